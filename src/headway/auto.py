@@ -1,0 +1,204 @@
+"""Auto classes: pick the config, model or tokenizer class from a checkpoint's ``model_type``.
+
+The registries are literal tables of ``model_type -> "module:Class"``, imported only when used, so
+``import headway`` loads no model code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any, ClassVar
+
+from headway.configuration import PretrainedConfig, load_config_dict
+from headway.hub import Checkpoint, pop_hub_kwargs, resolve
+
+_M = "headway.models."
+
+CONFIG_MAPPING: dict[str, str] = {
+    "bert": _M + "bert:BertConfig",
+    "roberta": _M + "roberta:RobertaConfig",
+    "xlm-roberta": _M + "roberta:XLMRobertaConfig",
+    "distilbert": _M + "distilbert:DistilBertConfig",
+    "mpnet": _M + "mpnet:MPNetConfig",
+}
+
+MODEL_MAPPING: dict[str, str] = {
+    "bert": _M + "bert:BertModel",
+    "roberta": _M + "roberta:RobertaModel",
+    "xlm-roberta": _M + "roberta:XLMRobertaModel",
+    "distilbert": _M + "distilbert:DistilBertModel",
+    "mpnet": _M + "mpnet:MPNetModel",
+}
+
+MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING: dict[str, str] = {
+    "bert": _M + "bert:BertForSequenceClassification",
+    "roberta": _M + "roberta:RobertaForSequenceClassification",
+    "xlm-roberta": _M + "roberta:XLMRobertaForSequenceClassification",
+    "distilbert": _M + "distilbert:DistilBertForSequenceClassification",
+    "mpnet": _M + "mpnet:MPNetForSequenceClassification",
+}
+
+MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING: dict[str, str] = {
+    "bert": _M + "bert:BertForTokenClassification",
+    "roberta": _M + "roberta:RobertaForTokenClassification",
+    "xlm-roberta": _M + "roberta:XLMRobertaForTokenClassification",
+    "distilbert": _M + "distilbert:DistilBertForTokenClassification",
+    "mpnet": _M + "mpnet:MPNetForTokenClassification",
+}
+
+MODEL_FOR_QUESTION_ANSWERING_MAPPING: dict[str, str] = {
+    "bert": _M + "bert:BertForQuestionAnswering",
+    "roberta": _M + "roberta:RobertaForQuestionAnswering",
+    "xlm-roberta": _M + "roberta:XLMRobertaForQuestionAnswering",
+    "distilbert": _M + "distilbert:DistilBertForQuestionAnswering",
+    "mpnet": _M + "mpnet:MPNetForQuestionAnswering",
+}
+
+MODEL_FOR_MASKED_LM_MAPPING: dict[str, str] = {
+    "bert": _M + "bert:BertForMaskedLM",
+    "roberta": _M + "roberta:RobertaForMaskedLM",
+    "xlm-roberta": _M + "roberta:XLMRobertaForMaskedLM",
+    "distilbert": _M + "distilbert:DistilBertForMaskedLM",
+    "mpnet": _M + "mpnet:MPNetForMaskedLM",
+}
+
+# As in the reference, families pre-trained with masked-LM alone map to their masked-LM head.
+MODEL_FOR_PRETRAINING_MAPPING: dict[str, str] = {
+    "bert": _M + "bert:BertForPreTraining",
+    "roberta": _M + "roberta:RobertaForMaskedLM",
+    "xlm-roberta": _M + "roberta:XLMRobertaForMaskedLM",
+    "distilbert": _M + "distilbert:DistilBertForMaskedLM",
+    "mpnet": _M + "mpnet:MPNetForMaskedLM",
+}
+
+MODEL_FOR_MULTIPLE_CHOICE_MAPPING: dict[str, str] = {
+    "bert": _M + "bert:BertForMultipleChoice",
+    "roberta": _M + "roberta:RobertaForMultipleChoice",
+    "xlm-roberta": _M + "roberta:XLMRobertaForMultipleChoice",
+    "distilbert": _M + "distilbert:DistilBertForMultipleChoice",
+    "mpnet": _M + "mpnet:MPNetForMultipleChoice",
+}
+
+
+def _import(target: str) -> Any:
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def config_class_for(model_type: str | None, source: str = "") -> type[PretrainedConfig]:
+    """The config class of ``model_type``; a ValueError lists the supported types."""
+    if not model_type:
+        raise ValueError(
+            f"The config.json of {source or 'this checkpoint'} has no 'model_type', so headway cannot tell "
+            f"which architecture it is. Supported model types: {', '.join(sorted(CONFIG_MAPPING))}."
+        )
+    if model_type not in CONFIG_MAPPING:
+        raise ValueError(
+            f"Unsupported model_type {model_type!r}{f' in {source}' if source else ''}. "
+            f"headway supports: {', '.join(sorted(CONFIG_MAPPING))}."
+        )
+    return _import(CONFIG_MAPPING[model_type])
+
+
+class AutoConfig:
+    """``AutoConfig.from_pretrained(ckpt)`` returns the config class its ``model_type`` names."""
+
+    def __init__(self) -> None:
+        raise TypeError("AutoConfig is not instantiated: use AutoConfig.from_pretrained or AutoConfig.for_model")
+
+    @staticmethod
+    def for_model(model_type: str, **kwargs: Any) -> PretrainedConfig:
+        return config_class_for(model_type)(**kwargs)
+
+    @staticmethod
+    def from_pretrained(
+        name_or_path: str | os.PathLike | Checkpoint, *, return_unused_kwargs: bool = False, **kwargs: Any
+    ) -> PretrainedConfig | tuple[PretrainedConfig, dict[str, Any]]:
+        checkpoint = resolve(name_or_path, **pop_hub_kwargs(kwargs))
+        data = load_config_dict(checkpoint)
+        cls = config_class_for(data.get("model_type"), checkpoint.name)
+        config, unused = cls._from_dict_with_overrides(data, kwargs, keep_unused=not return_unused_kwargs)
+        config.name_or_path = checkpoint.name
+        return (config, unused) if return_unused_kwargs else config
+
+
+class _AutoModel:
+    """Base of the AutoModel* classes: a task's table, looked up by the config's ``model_type``."""
+
+    _mapping: ClassVar[dict[str, str]] = {}
+
+    def __init__(self) -> None:
+        raise TypeError(f"{type(self).__name__} is not instantiated: use from_pretrained or from_config")
+
+    @classmethod
+    def model_class_for(cls, config: PretrainedConfig) -> type:
+        model_type = config.model_type
+        if model_type not in cls._mapping:
+            supported = ", ".join(sorted(cls._mapping))
+            raise ValueError(
+                f"{cls.__name__} has no model for model_type {model_type!r} ({type(config).__name__}). "
+                f"Model types it supports: {supported}."
+            )
+        return _import(cls._mapping[model_type])
+
+    @classmethod
+    def from_config(cls, config: PretrainedConfig, **kwargs: Any) -> Any:
+        if not isinstance(config, PretrainedConfig):
+            raise TypeError(f"from_config expects a PretrainedConfig, got {type(config).__name__}")
+        return cls.model_class_for(config).from_config(config, **kwargs)
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_path: str | os.PathLike | Checkpoint, *, config: PretrainedConfig | None = None, **kwargs: Any
+    ) -> Any:
+        checkpoint = resolve(name_or_path, **pop_hub_kwargs(kwargs))
+        if config is None:
+            data = load_config_dict(checkpoint)
+            config_cls = config_class_for(data.get("model_type"), checkpoint.name)
+            overrides = {k: kwargs.pop(k) for k in list(kwargs) if k == "num_labels" or k in data
+                         or k in config_cls.__dataclass_fields__ or k in ("id2label", "label2id")}
+            config, _ = config_cls._from_dict_with_overrides(data, overrides, keep_unused=True)
+            config.name_or_path = checkpoint.name
+        return cls.model_class_for(config).from_pretrained(checkpoint, config=config, **kwargs)
+
+
+class AutoModel(_AutoModel):
+    _mapping = MODEL_MAPPING
+
+
+class AutoModelForSequenceClassification(_AutoModel):
+    _mapping = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
+
+
+class AutoModelForTokenClassification(_AutoModel):
+    _mapping = MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING
+
+
+class AutoModelForQuestionAnswering(_AutoModel):
+    _mapping = MODEL_FOR_QUESTION_ANSWERING_MAPPING
+
+
+class AutoModelForMaskedLM(_AutoModel):
+    _mapping = MODEL_FOR_MASKED_LM_MAPPING
+
+
+class AutoModelForPreTraining(_AutoModel):
+    _mapping = MODEL_FOR_PRETRAINING_MAPPING
+
+
+class AutoModelForMultipleChoice(_AutoModel):
+    _mapping = MODEL_FOR_MULTIPLE_CHOICE_MAPPING
+
+
+class AutoTokenizer:
+    """``AutoTokenizer.from_pretrained(ckpt)``: a fast tokenizer from tokenizer.json or vocabulary files."""
+
+    def __init__(self) -> None:
+        raise TypeError("AutoTokenizer is not instantiated: use AutoTokenizer.from_pretrained")
+
+    @staticmethod
+    def from_pretrained(name_or_path: str | os.PathLike, *args: Any, **kwargs: Any) -> Any:
+        from headway.tokenization import Tokenizer
+
+        return Tokenizer.from_pretrained(name_or_path, *args, **kwargs)

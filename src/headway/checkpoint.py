@@ -1,0 +1,219 @@
+"""Reading and writing weight files.
+
+safetensors first (one file or shards listed in ``*.index.json``), opened lazily so that a tensor is
+only read when the model asks for it. PyTorch ``.bin`` files are read only through
+``torch.load(weights_only=True)``, which refuses pickled code. Every write goes to a temporary name in
+the same folder and is renamed into place, so a crash never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+    from headway.hub import Checkpoint
+
+logger = logging.getLogger(__name__)
+
+SAFE_WEIGHTS_NAME = "model.safetensors"
+SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
+WEIGHTS_NAME = "pytorch_model.bin"
+WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json"
+
+
+# -- atomic writes ----------------------------------------------------------------------------------
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it replaces ``path`` in one rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+# -- reading ----------------------------------------------------------------------------------------
+class CheckpointError(ValueError):
+    """A weight file that cannot be read: truncated, corrupt, or not a weight file at all."""
+
+
+class LazyStateDict(Mapping):
+    """A read-only mapping name -> tensor over one or more weight files, read on access."""
+
+    def __init__(self, files: dict[str, Path]) -> None:
+        self._files = files  # tensor name -> file holding it
+        self._handles: dict[Path, Any] = {}
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        path = self._files[key]
+        handle = self._handles.get(path)
+        if handle is None:
+            handle = self._handles[path] = _open_file(path)
+        try:
+            return handle.get_tensor(key) if hasattr(handle, "get_tensor") else handle[key]
+        except Exception as err:  # safetensors reports a short read as a generic error
+            raise CheckpointError(f"Could not read tensor {key!r} from {path}: it looks truncated or corrupt ({err})")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def close(self) -> None:
+        self._handles.clear()
+
+
+def _open_file(path: Path) -> Any:
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            return safe_open(str(path), framework="pt")
+        except Exception as err:
+            raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt?): {err}")
+    return _torch_load(path)
+
+
+def _torch_load(path: Path) -> dict[str, torch.Tensor]:
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"{path} holds more than tensors (pickled code or objects) and was refused: headway reads .bin "
+            f"files only with torch.load(weights_only=True). Convert it to safetensors. ({err})"
+        ) from None
+    except Exception as err:
+        raise CheckpointError(f"{path} is not a readable PyTorch weight file (truncated or corrupt?): {err}")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} does not hold a state dict (got {type(state).__name__})")
+    return state
+
+
+def _safetensors_keys(path: Path) -> list[str]:
+    """Tensor names in a safetensors file, read from its header alone; checks the file is whole."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            if n <= 0 or 8 + n > size:
+                raise ValueError(f"header length {n} does not fit in a {size}-byte file")
+            header = json.loads(f.read(n))
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+        if 8 + n + end > size:
+            raise ValueError(f"the header promises {8 + n + end} bytes but the file has {size}")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt?): {err}") from None
+    return [k for k in header if k != "__metadata__"]
+
+
+def _index_files(checkpoint: Checkpoint, index_path: Path) -> dict[str, Path]:
+    try:
+        weight_map = json.loads(index_path.read_text())["weight_map"]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{index_path} is not a valid shard index: {err}") from None
+    shards = {name: checkpoint.require(name) for name in sorted(set(weight_map.values()))}
+    return {key: shards[name] for key, name in weight_map.items()}
+
+
+def find_weights(checkpoint: Checkpoint, *, use_safetensors: bool | None = None) -> dict[str, Path]:
+    """Map each tensor name of a checkpoint to the file that holds it (safetensors preferred)."""
+    candidates: list[tuple[str, bool]] = []  # (file name, is index)
+    if use_safetensors is not False:
+        candidates += [(SAFE_WEIGHTS_NAME, False), (SAFE_WEIGHTS_INDEX_NAME, True)]
+    if use_safetensors is not True:
+        candidates += [(WEIGHTS_NAME, False), (WEIGHTS_INDEX_NAME, True)]
+    for name, is_index in candidates:
+        path = checkpoint.get(name)
+        if path is None:
+            continue
+        if is_index:
+            return _index_files(checkpoint, path)
+        if path.suffix == ".safetensors":
+            return {key: path for key in _safetensors_keys(path)}
+        return {key: path for key in _torch_load(path)}
+    names = ", ".join(name for name, _ in candidates)
+    raise FileNotFoundError(
+        f"{checkpoint.name!r} has no weights: none of {names} was found. Looked in:\n"
+        + "\n".join(f"  - {s}" for s in checkpoint.searched)
+    )
+
+
+def load_state_dict(checkpoint: Checkpoint, *, use_safetensors: bool | None = None) -> LazyStateDict:
+    return LazyStateDict(find_weights(checkpoint, use_safetensors=use_safetensors))
+
+
+# -- writing ----------------------------------------------------------------------------------------
+def _parse_size(size: int | str) -> int:
+    if isinstance(size, int):
+        return size
+    units = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+    text = size.strip().upper()
+    for unit, factor in units.items():
+        if text.endswith(unit):
+            return int(float(text[: -len(unit)]) * factor)
+    raise ValueError(f"max_shard_size must be an int of bytes or a string like '5GB', got {size!r}")
+
+
+def save_state_dict(
+    state: dict[str, torch.Tensor], folder: Path, *, max_shard_size: int | str = "5GB"
+) -> list[Path]:
+    """Write ``state`` as model.safetensors, or as shards plus an index when it exceeds the limit."""
+    from safetensors.torch import save_file
+
+    limit = _parse_size(max_shard_size)
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for key, tensor in state.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if shards[-1] and size + nbytes > limit:
+            shards.append({})
+            size = 0
+        shards[-1][key] = tensor.contiguous()
+        size += nbytes
+    names = (
+        [SAFE_WEIGHTS_NAME]
+        if len(shards) == 1
+        else [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
+    )
+    written = []
+    for name, shard in zip(names, shards):
+        with atomic_path(folder / name) as tmp:
+            save_file(shard, str(tmp), metadata={"format": "pt"})
+        written.append(folder / name)
+    if len(shards) > 1:
+        total = sum(t.numel() * t.element_size() for t in state.values())
+        index = {
+            "metadata": {"total_size": total},
+            "weight_map": {key: name for name, shard in zip(names, shards) for key in shard},
+        }
+        atomic_write_text(folder / SAFE_WEIGHTS_INDEX_NAME, json.dumps(index, indent=2, sort_keys=True) + "\n")
+        written.append(folder / SAFE_WEIGHTS_INDEX_NAME)
+    # Only now, with the new files in place, remove what an earlier save left and this one did not write.
+    stale = {folder / SAFE_WEIGHTS_NAME, folder / SAFE_WEIGHTS_INDEX_NAME, *folder.glob("model-*-of-*.safetensors")}
+    for path in stale - set(written):
+        path.unlink(missing_ok=True)
+    return written

@@ -1,0 +1,242 @@
+"""Model configurations: typed dataclasses with the Hugging Face field names.
+
+Every family declares its config with ``@config_class`` on a subclass of ``PretrainedConfig``:
+
+    @config_class
+    class BertConfig(PretrainedConfig):
+        model_type: ClassVar[str] = "bert"
+        vocab_size: int = 30522
+        ...
+
+A config accepts keyword arguments it does not know (they are kept as attributes and written back by
+``save_pretrained``, so config.json round-trips losslessly) and the derived ``num_labels``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.json"
+T = TypeVar("T", bound="PretrainedConfig")
+
+# Spellings of older configs -> the field they mean now.
+_RENAMED_KEYS = {"torch_dtype": "dtype"}
+# Keys that live in a loaded config.json but say nothing about the model.
+_DROPPED_KEYS = {"transformers_version", "_commit_hash", "_attn_implementation_autoset", "attn_implementation"}
+
+
+def config_class(cls: type[T]) -> type[T]:
+    """Make ``cls`` a dataclass whose ``__init__`` also takes unknown keys and ``num_labels``."""
+    cls = dataclass(cls, repr=False)
+    generated = cls.__init__
+    names = {f.name for f in dataclasses.fields(cls)}
+
+    @functools.wraps(generated)
+    def __init__(self, **kwargs: Any) -> None:
+        for old, new in _RENAMED_KEYS.items():
+            if old in kwargs:
+                kwargs.setdefault(new, kwargs.pop(old))
+        num_labels = kwargs.pop("num_labels", None)
+        generated(self, **{k: kwargs.pop(k) for k in list(kwargs) if k in names})
+        for key, value in kwargs.items():
+            if key not in _DROPPED_KEYS:
+                setattr(self, key, value)  # unknown keys are kept and saved back
+        if num_labels is not None and num_labels != self.num_labels:
+            self.num_labels = num_labels
+
+    cls.__init__ = __init__
+    return cls
+
+
+def _int_keys(mapping: dict | None) -> dict[int, str] | None:
+    return None if mapping is None else {int(k): v for k, v in mapping.items()}
+
+
+@config_class
+class PretrainedConfig:
+    """Fields shared by every model (the reference's names and defaults)."""
+
+    model_type: ClassVar[str] = ""
+
+    architectures: list[str] | None = None
+    id2label: dict[int, str] | None = None
+    label2id: dict[str, int] | None = None
+    problem_type: str | None = None  # "regression" | "single_label_classification" | "multi_label_classification"
+    finetuning_task: str | None = None
+    pad_token_id: int | None = None
+    bos_token_id: int | None = None
+    eos_token_id: int | list[int] | None = None
+    sep_token_id: int | None = None
+    decoder_start_token_id: int | None = None
+    tie_word_embeddings: bool = True
+    is_encoder_decoder: bool = False
+    is_decoder: bool = False
+    add_cross_attention: bool = False
+    output_hidden_states: bool = False
+    output_attentions: bool = False
+    return_dict: bool = True
+    dtype: str | None = None
+    tokenizer_class: str | None = None
+    prefix: str | None = None
+    task_specific_params: dict[str, Any] | None = None
+    chunk_size_feed_forward: int = 0
+    _name_or_path: str = field(default="", compare=False)
+
+    _PROBLEM_TYPES: ClassVar[tuple[str, ...]] = (
+        "regression",
+        "single_label_classification",
+        "multi_label_classification",
+    )
+
+    def __post_init__(self) -> None:
+        self.id2label = _int_keys(self.id2label)
+        if self.id2label is None:
+            self.id2label = {i: f"LABEL_{i}" for i in range(2)}
+        if self.label2id is None:
+            self.label2id = {label: i for i, label in self.id2label.items()}
+        else:
+            self.label2id = {k: int(v) for k, v in self.label2id.items()}
+        if self.problem_type is not None and self.problem_type not in self._PROBLEM_TYPES:
+            raise ValueError(f"problem_type must be one of {self._PROBLEM_TYPES} or None, got {self.problem_type!r}")
+        if self.dtype is not None and not isinstance(self.dtype, str):
+            self.dtype = str(self.dtype).removeprefix("torch.")
+
+    # -- labels -----------------------------------------------------------------------------------
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
+
+    @num_labels.setter
+    def num_labels(self, n: int) -> None:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"num_labels must be a positive int, got {n!r}")
+        if self.id2label is None or len(self.id2label) != n:
+            self.id2label = {i: f"LABEL_{i}" for i in range(n)}
+            self.label2id = {label: i for i, label in self.id2label.items()}
+
+    @property
+    def use_return_dict(self) -> bool:
+        return self.return_dict
+
+    @property
+    def name_or_path(self) -> str:
+        return self._name_or_path
+
+    @name_or_path.setter
+    def name_or_path(self, value: str) -> None:
+        self._name_or_path = str(value)
+
+    # -- dict / JSON --------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Every field and kept unknown key, JSON-ready (label keys as strings, dtype as a name)."""
+        out: dict[str, Any] = {}
+        for key, value in vars(self).items():
+            if key.startswith("_"):
+                continue
+            out[key] = copy.deepcopy(value)
+        out["model_type"] = self.model_type
+        out["id2label"] = {str(k): v for k, v in self.id2label.items()}
+        return dict(sorted(out.items()))
+
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def to_json_file(self, path: str | os.PathLike) -> None:
+        from headway.checkpoint import atomic_write_text
+
+        atomic_write_text(Path(path), self.to_json_string())
+
+    def update(self, values: dict[str, Any]) -> None:
+        for key, value in values.items():
+            setattr(self, key, value)
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any], **overrides: Any) -> T:
+        data = {k: v for k, v in data.items() if k != "model_type"}
+        data.update(overrides)
+        return cls(**data)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__} {self.to_json_string()}"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.to_dict() == other.to_dict()  # type: ignore[union-attr]
+
+    # -- files --------------------------------------------------------------------------------------
+    def save_pretrained(self, save_directory: str | os.PathLike) -> None:
+        """Write ``config.json`` into ``save_directory`` (created if needed), atomically."""
+        folder = Path(save_directory)
+        if folder.is_file():
+            raise ValueError(f"save_directory {str(folder)!r} is a file, expected a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        self.to_json_file(folder / CONFIG_NAME)
+
+    @classmethod
+    def from_pretrained(
+        cls: type[T], name_or_path: str | os.PathLike, *, return_unused_kwargs: bool = False, **kwargs: Any
+    ) -> T | tuple[T, dict[str, Any]]:
+        """Read config.json of a checkpoint; keyword arguments that name config fields override it.
+
+        Keywords that are not config fields are kept as attributes, like unknown JSON keys, unless
+        ``return_unused_kwargs=True``, which returns them instead.
+        """
+        from headway.hub import pop_hub_kwargs, resolve
+
+        data = load_config_dict(resolve(name_or_path, **pop_hub_kwargs(kwargs)))
+        model_type = data.get("model_type")
+        if cls.model_type and model_type and model_type != cls.model_type:
+            logger.warning(
+                "Loading a %r checkpoint into %s (model_type %r); this may give wrong results.",
+                model_type,
+                cls.__name__,
+                cls.model_type,
+            )
+        config, unused = cls._from_dict_with_overrides(data, kwargs, keep_unused=not return_unused_kwargs)
+        config.name_or_path = os.fspath(name_or_path)
+        return (config, unused) if return_unused_kwargs else config
+
+    @classmethod
+    def _from_dict_with_overrides(
+        cls: type[T], data: dict[str, Any], overrides: dict[str, Any], *, keep_unused: bool
+    ) -> tuple[T, dict[str, Any]]:
+        config = cls.from_dict(data)
+        unused: dict[str, Any] = {}
+        for key, value in overrides.items():
+            if key in _RENAMED_KEYS:
+                key = _RENAMED_KEYS[key]
+            if key == "num_labels" or hasattr(config, key) or keep_unused:
+                setattr(config, key, value)
+            else:
+                unused[key] = value
+        if "id2label" in overrides:
+            config.id2label = _int_keys(config.id2label)
+            if "label2id" not in overrides:
+                config.label2id = {label: i for i, label in config.id2label.items()}
+        return config, unused
+
+
+def load_config_dict(checkpoint: Any) -> dict[str, Any]:
+    """Read and parse config.json of a resolved ``headway.hub.Checkpoint``."""
+    path = checkpoint.get(CONFIG_NAME)
+    if path is None:
+        raise FileNotFoundError(
+            f"{checkpoint.name!r} has no config.json, so it is not a model checkpoint headway can load. "
+            "Looked in:\n" + "\n".join(f"  - {s}" for s in checkpoint.searched)
+        )
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    return data

@@ -1,0 +1,1 @@
+"""Shared math for the model families: attention, activations."""

@@ -1,0 +1,121 @@
+"""Output dataclasses, one per kind of forward.
+
+An output allows ``out.logits``, ``out["logits"]`` and ``out[0]``; like the reference, fields that are
+None are skipped by position and by key, so ``out[0]`` is the loss when labels were given and the
+logits otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+
+Tensor = torch.Tensor
+
+
+@dataclass
+class ModelOutput:
+    """Base class: attribute, key and position access over the fields that are not None."""
+
+    def keys(self) -> list[str]:
+        return [f.name for f in fields(self) if getattr(self, f.name) is not None]
+
+    def values(self) -> list[Any]:
+        return [getattr(self, k) for k in self.keys()]
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(k, getattr(self, k)) for k in self.keys()]
+
+    def to_tuple(self) -> tuple[Any, ...]:
+        return tuple(self.values())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = getattr(self, key, None)
+        return default if value is None else value
+
+    def __getitem__(self, key: int | slice | str) -> Any:
+        if isinstance(key, str):
+            value = getattr(self, key, None)
+            if value is None:
+                raise KeyError(key)
+            return value
+        return self.to_tuple()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and getattr(self, key, None) is not None
+
+    def __iter__(self) -> Iterator[str]:  # like a dict: iterates over keys
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+
+@dataclass
+class BaseModelOutput(ModelOutput):
+    last_hidden_state: Tensor | None = None  # (B, T, hidden)
+    hidden_states: tuple[Tensor, ...] | None = None  # embeddings + one per layer
+    attentions: tuple[Tensor, ...] | None = None  # one (B, heads, T, T) per layer
+
+
+@dataclass
+class BaseModelOutputWithPooling(ModelOutput):
+    last_hidden_state: Tensor | None = None  # (B, T, hidden)
+    pooler_output: Tensor | None = None  # (B, hidden)
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class SequenceClassifierOutput(ModelOutput):
+    loss: Tensor | None = None
+    logits: Tensor | None = None  # (B, num_labels)
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class TokenClassifierOutput(ModelOutput):
+    loss: Tensor | None = None
+    logits: Tensor | None = None  # (B, T, num_labels)
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class QuestionAnsweringModelOutput(ModelOutput):
+    loss: Tensor | None = None
+    start_logits: Tensor | None = None  # (B, T)
+    end_logits: Tensor | None = None  # (B, T)
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class MaskedLMOutput(ModelOutput):
+    loss: Tensor | None = None
+    logits: Tensor | None = None  # (B, T, vocab)
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class MultipleChoiceModelOutput(ModelOutput):
+    loss: Tensor | None = None
+    logits: Tensor | None = None  # (B, num_choices)
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class PreTrainingOutput(ModelOutput):
+    """Masked-LM plus next-sentence prediction (BERT pre-training)."""
+
+    loss: Tensor | None = None
+    prediction_logits: Tensor | None = None  # (B, T, vocab)
+    seq_relationship_logits: Tensor | None = None  # (B, 2)
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
