@@ -155,11 +155,9 @@ class _AutoModel:
         checkpoint = resolve(name_or_path, **pop_hub_kwargs(kwargs))
         if config is None:
             data = load_config_dict(checkpoint)
-            config_cls = config_class_for(data.get("model_type"), checkpoint.name)
-            overrides = {k: kwargs.pop(k) for k in list(kwargs) if k == "num_labels" or k in data
-                         or k in config_cls.__dataclass_fields__ or k in ("id2label", "label2id")}
-            config, _ = config_cls._from_dict_with_overrides(data, overrides, keep_unused=True)
+            config = config_class_for(data.get("model_type"), checkpoint.name).from_dict(data)
             config.name_or_path = checkpoint.name
+        # Keywords naming config fields (num_labels=3, ...) are applied by the model's from_pretrained.
         return cls.model_class_for(config).from_pretrained(checkpoint, config=config, **kwargs)
 
 

@@ -96,11 +96,13 @@ def _open_file(path: Path) -> Any:
 
 def _torch_load(path: Path) -> dict[str, torch.Tensor]:
     import pickle
+    import zipfile
 
     import torch
 
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        # mmap needs the zip format of torch.save; older (legacy) files are read whole.
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as err:
         raise CheckpointError(
             f"{path} holds more than tensors (pickled code or objects) and was refused: headway reads .bin "

@@ -237,6 +237,10 @@ class PreTrainedModel(nn.Module):
             config.name_or_path = checkpoint.name
         elif not isinstance(config, PretrainedConfig):
             raise TypeError(f"config must be a PretrainedConfig, got {type(config).__name__}")
+        if "id2label" in kwargs and "label2id" not in kwargs:
+            kwargs["label2id"] = {label: int(i) for i, label in kwargs["id2label"].items()}
+        if "id2label" in kwargs:
+            kwargs["id2label"] = {int(i): label for i, label in kwargs["id2label"].items()}
         for key, value in kwargs.items():
             if key != "num_labels" and not hasattr(config, key):
                 raise TypeError(

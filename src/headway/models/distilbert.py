@@ -1,0 +1,364 @@
+"""DistilBERT (Sanh et al., 2019, https://arxiv.org/abs/1910.01108).
+
+Reads checkpoints of ``model_type: "distilbert"``: distilbert-base-*, multi-qa-distilbert-*, and the
+sentence-transformers models built on them. A BERT without token types or pooler, with post-norm blocks
+named ``attention.{q,k,v,out}_lin``, ``sa_layer_norm``, ``ffn.lin{1,2}``, ``output_layer_norm``.
+Attribute paths are the Hub weight names.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from headway.configuration import PretrainedConfig, config_class
+from headway.losses import sequence_classification_loss, token_classification_loss
+from headway.models.bert import BertEncoder, check_token_ids, qa_output
+from headway.modeling import PreTrainedModel
+from headway.nn.activations import get_activation
+from headway.nn.attention import attention, padding_mask
+from headway.outputs import (
+    BaseModelOutput,
+    MaskedLMOutput,
+    MultipleChoiceModelOutput,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
+
+Tensor = torch.Tensor
+
+LAYER_NORM_EPS = 1e-12  # fixed in DistilBERT, not a config field
+
+
+@config_class
+class DistilBertConfig(PretrainedConfig):
+    """DistilBERT's own field names; ``hidden_size``, ``num_attention_heads`` and ``num_hidden_layers``
+    are aliases of ``dim``, ``n_heads`` and ``n_layers`` (readable, settable, never saved), as in the reference.
+    """
+
+    model_type: ClassVar[str] = "distilbert"
+
+    vocab_size: int = 30522
+    max_position_embeddings: int = 512
+    sinusoidal_pos_embds: bool = False
+    n_layers: int = 6
+    n_heads: int = 12
+    dim: int = 768
+    hidden_dim: int = 4 * 768
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+    activation: str = "gelu"
+    initializer_range: float = 0.02
+    qa_dropout: float = 0.1
+    seq_classif_dropout: float = 0.2
+    pad_token_id: int | None = 0
+
+    @property
+    def hidden_size(self) -> int:
+        return self.dim
+
+    @hidden_size.setter
+    def hidden_size(self, value: int) -> None:
+        self.dim = value
+
+    @property
+    def num_attention_heads(self) -> int:
+        return self.n_heads
+
+    @num_attention_heads.setter
+    def num_attention_heads(self, value: int) -> None:
+        self.n_heads = value
+
+    @property
+    def num_hidden_layers(self) -> int:
+        return self.n_layers
+
+    @num_hidden_layers.setter
+    def num_hidden_layers(self, value: int) -> None:
+        self.n_layers = value
+
+
+def sinusoidal_positions(num_positions: int, dim: int) -> Tensor:
+    """(num_positions, dim) table: sin on even columns, cos on odd, frequency 10000^(-2*(j//2)/dim).
+
+    Computed in float64 like the reference's numpy, then rounded to float32.
+    """
+    pos = torch.arange(num_positions, dtype=torch.float64)[:, None]  # (P, 1)
+    j = torch.arange(dim, dtype=torch.float64)
+    angles = pos / torch.pow(10000.0, 2 * torch.div(j, 2, rounding_mode="floor") / dim)  # (P, dim)
+    out = torch.empty(num_positions, dim, dtype=torch.float32)
+    out[:, 0::2] = torch.sin(angles[:, 0::2]).float()
+    out[:, 1::2] = torch.cos(angles[:, 1::2]).float()
+    return out
+
+
+class Embeddings(nn.Module):
+    """Word plus position embeddings, LayerNorm, dropout (no token types)."""
+
+    def __init__(self, config: DistilBertConfig) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.dim, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.dim)
+        # Sinusoidal positions are only an initialisation (the table stays trainable), as in the reference.
+        self.position_embeddings.sinusoidal = config.sinusoidal_pos_embds
+        self.LayerNorm = nn.LayerNorm(config.dim, eps=LAYER_NORM_EPS)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, input_ids: Tensor | None = None, inputs_embeds: Tensor | None = None,
+                position_ids: Tensor | None = None) -> Tensor:
+        if input_ids is not None:
+            check_token_ids(input_ids, self.word_embeddings.num_embeddings)
+            inputs_embeds = self.word_embeddings(input_ids)  # (B, T, dim)
+        seq_len = inputs_embeds.shape[1]
+        if position_ids is None:
+            if seq_len > self.position_embeddings.num_embeddings:
+                raise ValueError(
+                    f"Sequence length {seq_len} exceeds the model's maximum of "
+                    f"{self.position_embeddings.num_embeddings} positions; truncate the input "
+                    "(tokenizer(..., truncation=True))"
+                )
+            position_ids = torch.arange(seq_len, device=inputs_embeds.device)[None]  # (1, T)
+        embeddings = inputs_embeds + self.position_embeddings(position_ids)
+        return self.dropout(self.LayerNorm(embeddings))
+
+
+class DistilBertSelfAttention(nn.Module):
+    """Multi-head self-attention with its output projection ``out_lin`` (no residual, no norm)."""
+
+    def __init__(self, config: DistilBertConfig) -> None:
+        super().__init__()
+        if config.dim % config.n_heads:
+            raise ValueError(f"n_heads ({config.n_heads}) must divide dim ({config.dim}) evenly")
+        self.n_heads = config.n_heads
+        self.head_dim = config.dim // config.n_heads
+        self.q_lin = nn.Linear(config.dim, config.dim)
+        self.k_lin = nn.Linear(config.dim, config.dim)
+        self.v_lin = nn.Linear(config.dim, config.dim)
+        self.out_lin = nn.Linear(config.dim, config.dim)
+        self.dropout_p = config.attention_dropout
+
+    def forward(self, hidden_states: Tensor, mask: Tensor | None, output_attentions: bool = False
+                ) -> tuple[Tensor, Tensor | None]:
+        B, T, _ = hidden_states.shape
+        # (B, T, dim) -> (B, heads, T, head_dim)
+        q = self.q_lin(hidden_states).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
+        k = self.k_lin(hidden_states).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
+        v = self.v_lin(hidden_states).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
+        out, weights = attention(
+            q, k, v, mask, dropout_p=self.dropout_p if self.training else 0.0, output_attentions=output_attentions
+        )
+        return self.out_lin(out.transpose(1, 2).reshape(B, T, -1)), weights  # (B, T, dim)
+
+
+class FFN(nn.Module):
+    def __init__(self, config: DistilBertConfig) -> None:
+        super().__init__()
+        self.lin1 = nn.Linear(config.dim, config.hidden_dim)
+        self.lin2 = nn.Linear(config.hidden_dim, config.dim)
+        self.activation = get_activation(config.activation)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.dropout(self.lin2(self.activation(self.lin1(x))))
+
+
+class TransformerBlock(nn.Module):
+    """Post-norm block: LayerNorm(x + attention(x)), then LayerNorm(h + ffn(h))."""
+
+    def __init__(self, config: DistilBertConfig) -> None:
+        super().__init__()
+        self.attention = DistilBertSelfAttention(config)
+        self.sa_layer_norm = nn.LayerNorm(config.dim, eps=LAYER_NORM_EPS)
+        self.ffn = FFN(config)
+        self.output_layer_norm = nn.LayerNorm(config.dim, eps=LAYER_NORM_EPS)
+
+    def forward(self, hidden_states: Tensor, mask: Tensor | None, output_attentions: bool = False
+                ) -> tuple[Tensor, Tensor | None]:
+        attended, weights = self.attention(hidden_states, mask, output_attentions)
+        attended = self.sa_layer_norm(attended + hidden_states)
+        return self.output_layer_norm(self.ffn(attended) + attended), weights
+
+
+class Transformer(BertEncoder):
+    """The stack of blocks; BERT's encoder loop (hidden states, attentions, gradient checkpointing)."""
+
+    def __init__(self, config: DistilBertConfig) -> None:
+        nn.Module.__init__(self)  # not BertEncoder.__init__: it would build BERT layers
+        self.layer = nn.ModuleList(TransformerBlock(config) for _ in range(config.n_layers))
+        self.gradient_checkpointing = False
+
+
+class DistilBertPreTrainedModel(PreTrainedModel):
+    config_class = DistilBertConfig
+    base_model_prefix = "distilbert"
+    # Stored by older checkpoints, recomputed here.
+    _keys_to_ignore_on_load_unexpected = [r"position_ids$"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if getattr(module, "sinusoidal", False):
+            module.weight.copy_(sinusoidal_positions(*module.weight.shape))
+
+
+class DistilBertModel(DistilBertPreTrainedModel):
+    """The bare encoder: ``last_hidden_state`` (B, T, dim); DistilBERT has no pooler."""
+
+    def __init__(self, config: DistilBertConfig) -> None:
+        super().__init__(config)
+        self.embeddings = Embeddings(config)
+        self.transformer = Transformer(config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, embeddings: nn.Embedding) -> None:
+        self.embeddings.word_embeddings = embeddings
+
+    def get_position_embeddings(self) -> nn.Embedding:
+        return self.embeddings.position_embeddings
+
+    def forward(
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        *,
+        token_type_ids: Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutput:
+        """``token_type_ids`` is accepted and ignored, as the reference does (DistilBERT has no segments)."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of input_ids or inputs_embeds")
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = (
+            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        )
+        hidden = self.embeddings(input_ids, inputs_embeds, position_ids)
+        mask = padding_mask(attention_mask, hidden.dtype)
+        hidden, all_hidden, all_attentions = self.transformer(
+            hidden, mask, output_hidden_states=output_hidden_states, output_attentions=output_attentions
+        )
+        return BaseModelOutput(last_hidden_state=hidden, hidden_states=all_hidden, attentions=all_attentions)
+
+
+class DistilBertForMaskedLM(DistilBertPreTrainedModel):
+    _tied_weights_keys = {"vocab_projector.weight": "distilbert.embeddings.word_embeddings.weight"}
+
+    def __init__(self, config: DistilBertConfig) -> None:
+        super().__init__(config)
+        self.activation = get_activation(config.activation)
+        self.distilbert = DistilBertModel(config)
+        self.vocab_transform = nn.Linear(config.dim, config.dim)
+        self.vocab_layer_norm = nn.LayerNorm(config.dim, eps=LAYER_NORM_EPS)
+        self.vocab_projector = nn.Linear(config.dim, config.vocab_size)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.vocab_projector
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                inputs_embeds: Tensor | None = None, labels: Tensor | None = None,
+                position_ids: Tensor | None = None, **kwargs) -> MaskedLMOutput:
+        out = self.distilbert(input_ids, attention_mask, inputs_embeds, position_ids, **kwargs)
+        hidden = self.vocab_layer_norm(self.activation(self.vocab_transform(out.last_hidden_state)))
+        logits = self.vocab_projector(hidden)  # (B, T, vocab)
+        loss = token_classification_loss(logits, labels) if labels is not None else None
+        return MaskedLMOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
+    def __init__(self, config: DistilBertConfig) -> None:
+        super().__init__(config)
+        self.distilbert = DistilBertModel(config)
+        self.pre_classifier = nn.Linear(config.dim, config.dim)
+        self.classifier = nn.Linear(config.dim, config.num_labels)
+        self.dropout = nn.Dropout(config.seq_classif_dropout)
+        self.post_init()
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                inputs_embeds: Tensor | None = None, labels: Tensor | None = None,
+                position_ids: Tensor | None = None, **kwargs) -> SequenceClassifierOutput:
+        out = self.distilbert(input_ids, attention_mask, inputs_embeds, position_ids, **kwargs)
+        pooled = self.dropout(F.relu(self.pre_classifier(out.last_hidden_state[:, 0])))  # (B, dim): first token
+        logits = self.classifier(pooled)  # (B, num_labels)
+        loss = sequence_classification_loss(logits, labels, self.config) if labels is not None else None
+        return SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+class DistilBertForQuestionAnswering(DistilBertPreTrainedModel):
+    def __init__(self, config: DistilBertConfig) -> None:
+        super().__init__(config)
+        if config.num_labels != 2:
+            raise ValueError(f"config.num_labels should be 2 (span start and end), but it is {config.num_labels}")
+        self.distilbert = DistilBertModel(config)
+        self.qa_outputs = nn.Linear(config.dim, config.num_labels)
+        self.dropout = nn.Dropout(config.qa_dropout)
+        self.post_init()
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                inputs_embeds: Tensor | None = None, start_positions: Tensor | None = None,
+                end_positions: Tensor | None = None, position_ids: Tensor | None = None,
+                **kwargs) -> QuestionAnsweringModelOutput:
+        out = self.distilbert(input_ids, attention_mask, inputs_embeds, position_ids, **kwargs)
+        logits = self.qa_outputs(self.dropout(out.last_hidden_state))  # (B, T, 2)
+        return qa_output(logits, start_positions, end_positions, out)
+
+
+class DistilBertForTokenClassification(DistilBertPreTrainedModel):
+    def __init__(self, config: DistilBertConfig) -> None:
+        super().__init__(config)
+        self.distilbert = DistilBertModel(config)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(config.dim, config.num_labels)
+        self.post_init()
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                inputs_embeds: Tensor | None = None, labels: Tensor | None = None,
+                position_ids: Tensor | None = None, **kwargs) -> TokenClassifierOutput:
+        out = self.distilbert(input_ids, attention_mask, inputs_embeds, position_ids, **kwargs)
+        logits = self.classifier(self.dropout(out.last_hidden_state))  # (B, T, num_labels)
+        loss = token_classification_loss(logits, labels) if labels is not None else None
+        return TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+class DistilBertForMultipleChoice(DistilBertPreTrainedModel):
+    def __init__(self, config: DistilBertConfig) -> None:
+        super().__init__(config)
+        self.distilbert = DistilBertModel(config)
+        self.pre_classifier = nn.Linear(config.dim, config.dim)
+        self.classifier = nn.Linear(config.dim, 1)
+        self.dropout = nn.Dropout(config.seq_classif_dropout)
+        self.post_init()
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                inputs_embeds: Tensor | None = None, labels: Tensor | None = None,
+                position_ids: Tensor | None = None, **kwargs) -> MultipleChoiceModelOutput:
+        # (B, choices, T) -> (B * choices, T); the reference leaves position_ids unflattened (and fails on them)
+        num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[1]
+        flat = [t.flatten(0, 1) if t is not None else None
+                for t in (input_ids, attention_mask, inputs_embeds, position_ids)]
+        out = self.distilbert(*flat, **kwargs)
+        pooled = self.dropout(F.relu(self.pre_classifier(out.last_hidden_state[:, 0])))  # (B * choices, dim)
+        logits = self.classifier(pooled).view(-1, num_choices)  # (B, choices)
+        loss = F.cross_entropy(logits, labels) if labels is not None else None
+        return MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+__all__ = [
+    "DistilBertConfig",
+    "DistilBertModel",
+    "DistilBertForSequenceClassification",
+    "DistilBertForTokenClassification",
+    "DistilBertForQuestionAnswering",
+    "DistilBertForMaskedLM",
+    "DistilBertForMultipleChoice",
+]

@@ -1,0 +1,398 @@
+"""MPNet (Song et al., 2020, https://arxiv.org/abs/2004.09297).
+
+Reads checkpoints of ``model_type: "mpnet"``: microsoft/mpnet-base and sentence-transformers models
+built on it (all-mpnet-base-v2). BERT's layer wiring with a T5-style relative position bias shared by
+every layer, RoBERTa-style position ids and no segment embeddings. Attribute paths are the Hub weight
+names.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from headway.configuration import PretrainedConfig, config_class
+from headway.losses import sequence_classification_loss, token_classification_loss
+from headway.modeling import PreTrainedModel
+from headway.models.bert import (
+    BertEncoder,
+    BertIntermediate,
+    BertLayer,
+    BertOutput,
+    BertPooler,
+    check_token_ids,
+    qa_output,
+)
+from headway.nn.attention import attention, padding_mask
+from headway.outputs import (
+    BaseModelOutputWithPooling,
+    MaskedLMOutput,
+    MultipleChoiceModelOutput,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
+
+Tensor = torch.Tensor
+
+# The reference buckets relative positions into 32 buckets whatever ``relative_attention_num_buckets``
+# says (that field only sizes the bias table), with exact buckets up to 8 and one bucket past 128.
+_NUM_BUCKETS = 32
+_MAX_DISTANCE = 128
+
+
+@config_class
+class MPNetConfig(PretrainedConfig):
+    model_type: ClassVar[str] = "mpnet"
+
+    vocab_size: int = 30527
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512  # released checkpoints say 514 (two reserved rows)
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+    relative_attention_num_buckets: int = 32
+    pad_token_id: int | None = 1
+    bos_token_id: int | None = 0
+    eos_token_id: int | list[int] | None = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
+                f"({self.num_attention_heads})"
+            )
+
+
+def position_ids_from_input_ids(input_ids: Tensor, padding_idx: int) -> Tensor:
+    """(B, T) positions counting non-pad tokens from ``padding_idx + 1``; pad tokens get ``padding_idx``."""
+    keep = input_ids.ne(padding_idx).int()
+    return (torch.cumsum(keep, dim=1) * keep).long() + padding_idx
+
+
+def relative_position_bucket(relative_position: Tensor, num_buckets: int = _NUM_BUCKETS,
+                             max_distance: int = _MAX_DISTANCE) -> Tensor:
+    """Bucket of each key-minus-query offset: half the buckets per direction, exact for small
+    offsets, log-spaced up to ``max_distance``, and everything further in the last bucket."""
+    n = -relative_position
+    num_buckets //= 2
+    ret = (n < 0).long() * num_buckets  # keys before the query use the upper half
+    n = n.abs()
+    max_exact = num_buckets // 2
+    # Same float expression as the reference, so every bucket boundary falls on the same offset.
+    val_if_large = max_exact + (
+        torch.log(n.float() / max_exact) / math.log(max_distance / max_exact) * (num_buckets - max_exact)
+    ).long()
+    val_if_large = val_if_large.clamp(max=num_buckets - 1)
+    return ret + torch.where(n < max_exact, n, val_if_large)
+
+
+class MPNetEmbeddings(nn.Module):
+    """Word plus position embeddings; positions count non-pad tokens, as in RoBERTa."""
+
+    def __init__(self, config: MPNetConfig) -> None:
+        super().__init__()
+        self.padding_idx = 1  # fixed by the reference, whatever config.pad_token_id says
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=self.padding_idx)
+        self.position_embeddings = nn.Embedding(
+            config.max_position_embeddings, config.hidden_size, padding_idx=self.padding_idx
+        )
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids: Tensor | None = None, position_ids: Tensor | None = None,
+                inputs_embeds: Tensor | None = None) -> Tensor:
+        if inputs_embeds is None:
+            check_token_ids(input_ids, self.word_embeddings.num_embeddings)
+            inputs_embeds = self.word_embeddings(input_ids)
+        B, T = inputs_embeds.shape[:2]
+        if position_ids is None:
+            if input_ids is not None:
+                position_ids = position_ids_from_input_ids(input_ids, self.padding_idx)  # (B, T)
+            else:  # no ids to find padding in: every token is a position
+                start = self.padding_idx + 1
+                position_ids = torch.arange(start, T + start, device=inputs_embeds.device).expand(B, T)
+            num = self.position_embeddings.num_embeddings
+            if T + self.padding_idx >= num and int(position_ids.max()) >= num:
+                raise ValueError(
+                    f"Sequence length {T} exceeds the model's maximum of {num - self.padding_idx - 1} "
+                    "tokens; truncate the input (tokenizer(..., truncation=True))"
+                )
+        embeddings = inputs_embeds + self.position_embeddings(position_ids)
+        return self.dropout(self.LayerNorm(embeddings))
+
+
+class MPNetSelfAttention(nn.Module):
+    """Multi-head attention with its output projection ``o``; the position bias arrives in the mask."""
+
+    def __init__(self, config: MPNetConfig) -> None:
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.q = nn.Linear(config.hidden_size, config.hidden_size)
+        self.k = nn.Linear(config.hidden_size, config.hidden_size)
+        self.v = nn.Linear(config.hidden_size, config.hidden_size)
+        self.o = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout_p = config.attention_probs_dropout_prob
+
+    def forward(self, hidden_states: Tensor, mask: Tensor | None, output_attentions: bool = False
+                ) -> tuple[Tensor, Tensor | None]:
+        B, T, _ = hidden_states.shape
+        # (B, T, hidden) -> (B, heads, T, head_dim)
+        q = self.q(hidden_states).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
+        k = self.k(hidden_states).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
+        v = self.v(hidden_states).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
+        out, weights = attention(
+            q, k, v, mask, dropout_p=self.dropout_p if self.training else 0.0, output_attentions=output_attentions
+        )
+        return self.o(out.transpose(1, 2).reshape(B, T, -1)), weights  # (B, T, hidden)
+
+
+class MPNetAttention(nn.Module):
+    def __init__(self, config: MPNetConfig) -> None:
+        super().__init__()
+        self.attn = MPNetSelfAttention(config)  # attention.attn.{q,k,v,o}
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: Tensor, mask: Tensor | None, output_attentions: bool = False
+                ) -> tuple[Tensor, Tensor | None]:
+        out, weights = self.attn(hidden_states, mask, output_attentions)
+        return self.LayerNorm(self.dropout(out) + hidden_states), weights
+
+
+class MPNetLayer(BertLayer):
+    """BERT's layer (same feed-forward names and residual wiring) around MPNet's attention block."""
+
+    def __init__(self, config: MPNetConfig) -> None:
+        nn.Module.__init__(self)  # not BertLayer.__init__, which would build BERT's attention
+        self.attention = MPNetAttention(config)
+        self.intermediate = BertIntermediate(config)
+        self.output = BertOutput(config)
+
+
+class MPNetEncoder(BertEncoder):
+    """BERT's encoder loop; a relative position bias, computed once per forward, joins the mask."""
+
+    def __init__(self, config: MPNetConfig) -> None:
+        nn.Module.__init__(self)  # not BertEncoder.__init__, which would build BERT layers
+        self.layer = nn.ModuleList(MPNetLayer(config) for _ in range(config.num_hidden_layers))
+        self.relative_attention_bias = nn.Embedding(config.relative_attention_num_buckets, config.num_attention_heads)
+        self.gradient_checkpointing = False
+
+    def position_bias(self, seq_len: int) -> Tensor:
+        """The (1, heads, T, T) additive bias of each key offset from each query."""
+        position = torch.arange(seq_len, device=self.relative_attention_bias.weight.device)
+        bucket = relative_position_bucket(position[None, :] - position[:, None])  # (T, T): key - query
+        return self.relative_attention_bias(bucket).permute(2, 0, 1)[None]  # (T, T, heads) -> (1, heads, T, T)
+
+    def forward(
+        self, hidden_states: Tensor, mask: Tensor | None, *, output_hidden_states: bool, output_attentions: bool
+    ) -> tuple[Tensor, tuple[Tensor, ...] | None, tuple[Tensor, ...] | None]:
+        bias = self.position_bias(hidden_states.shape[1]).to(hidden_states.dtype)
+        mask = bias if mask is None else mask + bias  # (1 or B, heads, T, T)
+        return super().forward(
+            hidden_states, mask, output_hidden_states=output_hidden_states, output_attentions=output_attentions
+        )
+
+
+class MPNetLMHead(nn.Module):
+    """dense, GELU, layer_norm, then the decoder (tied to the word embeddings) with ``bias``."""
+
+    def __init__(self, config: MPNetConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+        self.decoder.bias = self.bias  # one bias under both Hub names (lm_head.bias, lm_head.decoder.bias)
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.decoder(self.layer_norm(F.gelu(self.dense(features))))
+
+
+class MPNetClassificationHead(nn.Module):
+    """Sentence classification from the first (<s>) token: dropout, dense, tanh, dropout, out_proj."""
+
+    def __init__(self, config: MPNetConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, features: Tensor) -> Tensor:
+        x = torch.tanh(self.dense(self.dropout(features[:, 0])))
+        return self.out_proj(self.dropout(x))
+
+
+class MPNetPreTrainedModel(PreTrainedModel):
+    config_class = MPNetConfig
+    base_model_prefix = "mpnet"
+    # Stored by older checkpoints (all-mpnet-base-v2), recomputed here. Like the reference, a pooler the
+    # model lacks is reported, not ignored.
+    _keys_to_ignore_on_load_unexpected = [r"position_ids$"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, MPNetLMHead):
+            module.bias.zero_()
+
+
+class MPNetModel(MPNetPreTrainedModel):
+    """The bare encoder: ``last_hidden_state`` (B, T, hidden) and ``pooler_output`` (B, hidden)."""
+
+    def __init__(self, config: MPNetConfig, add_pooling_layer: bool = True) -> None:
+        super().__init__(config)
+        self.embeddings = MPNetEmbeddings(config)
+        self.encoder = MPNetEncoder(config)
+        self.pooler = BertPooler(config) if add_pooling_layer else None
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, embeddings: nn.Embedding) -> None:
+        self.embeddings.word_embeddings = embeddings
+
+    def forward(
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+        *,
+        token_type_ids: Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutputWithPooling:
+        """``token_type_ids`` is accepted and ignored: MPNet has no segment embeddings."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of input_ids or inputs_embeds")
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = (
+            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        )
+        hidden = self.embeddings(input_ids, position_ids, inputs_embeds)
+        mask = padding_mask(attention_mask, hidden.dtype)
+        hidden, all_hidden, all_attentions = self.encoder(
+            hidden, mask, output_hidden_states=output_hidden_states, output_attentions=output_attentions
+        )
+        return BaseModelOutputWithPooling(
+            last_hidden_state=hidden,
+            pooler_output=self.pooler(hidden) if self.pooler is not None else None,
+            hidden_states=all_hidden,
+            attentions=all_attentions,
+        )
+
+
+class MPNetForSequenceClassification(MPNetPreTrainedModel):
+    def __init__(self, config: MPNetConfig) -> None:
+        super().__init__(config)
+        self.mpnet = MPNetModel(config, add_pooling_layer=False)
+        self.classifier = MPNetClassificationHead(config)
+        self.post_init()
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                position_ids: Tensor | None = None, inputs_embeds: Tensor | None = None,
+                labels: Tensor | None = None, **kwargs) -> SequenceClassifierOutput:
+        out = self.mpnet(input_ids, attention_mask, position_ids, inputs_embeds, **kwargs)
+        logits = self.classifier(out.last_hidden_state)  # (B, num_labels)
+        loss = sequence_classification_loss(logits, labels, self.config) if labels is not None else None
+        return SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+class MPNetForTokenClassification(MPNetPreTrainedModel):
+    def __init__(self, config: MPNetConfig) -> None:
+        super().__init__(config)
+        self.mpnet = MPNetModel(config, add_pooling_layer=False)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                position_ids: Tensor | None = None, inputs_embeds: Tensor | None = None,
+                labels: Tensor | None = None, **kwargs) -> TokenClassifierOutput:
+        out = self.mpnet(input_ids, attention_mask, position_ids, inputs_embeds, **kwargs)
+        logits = self.classifier(self.dropout(out.last_hidden_state))  # (B, T, num_labels)
+        loss = token_classification_loss(logits, labels) if labels is not None else None
+        return TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+class MPNetForQuestionAnswering(MPNetPreTrainedModel):
+    def __init__(self, config: MPNetConfig) -> None:
+        super().__init__(config)
+        self.mpnet = MPNetModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                position_ids: Tensor | None = None, inputs_embeds: Tensor | None = None,
+                start_positions: Tensor | None = None, end_positions: Tensor | None = None,
+                **kwargs) -> QuestionAnsweringModelOutput:
+        out = self.mpnet(input_ids, attention_mask, position_ids, inputs_embeds, **kwargs)
+        return qa_output(self.qa_outputs(out.last_hidden_state), start_positions, end_positions, out)
+
+
+class MPNetForMaskedLM(MPNetPreTrainedModel):
+    _tied_weights_keys = {"lm_head.decoder.weight": "mpnet.embeddings.word_embeddings.weight"}
+
+    def __init__(self, config: MPNetConfig) -> None:
+        super().__init__(config)
+        self.mpnet = MPNetModel(config, add_pooling_layer=False)
+        self.lm_head = MPNetLMHead(config)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head.decoder
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                position_ids: Tensor | None = None, inputs_embeds: Tensor | None = None,
+                labels: Tensor | None = None, **kwargs) -> MaskedLMOutput:
+        out = self.mpnet(input_ids, attention_mask, position_ids, inputs_embeds, **kwargs)
+        logits = self.lm_head(out.last_hidden_state)  # (B, T, vocab)
+        loss = token_classification_loss(logits, labels) if labels is not None else None
+        return MaskedLMOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+class MPNetForMultipleChoice(MPNetPreTrainedModel):
+    def __init__(self, config: MPNetConfig) -> None:
+        super().__init__(config)
+        self.mpnet = MPNetModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, 1)
+        self.post_init()
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                position_ids: Tensor | None = None, inputs_embeds: Tensor | None = None,
+                labels: Tensor | None = None, **kwargs) -> MultipleChoiceModelOutput:
+        # (B, choices, T) -> (B * choices, T)
+        num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[1]
+        flat = [t.flatten(0, 1) if t is not None else None
+                for t in (input_ids, attention_mask, position_ids, inputs_embeds)]
+        out = self.mpnet(*flat, **kwargs)
+        logits = self.classifier(self.dropout(out.pooler_output)).view(-1, num_choices)  # (B, choices)
+        loss = F.cross_entropy(logits, labels) if labels is not None else None
+        return MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+__all__ = [
+    "MPNetConfig",
+    "MPNetModel",
+    "MPNetForSequenceClassification",
+    "MPNetForTokenClassification",
+    "MPNetForQuestionAnswering",
+    "MPNetForMaskedLM",
+    "MPNetForMultipleChoice",
+]

@@ -1,0 +1,304 @@
+"""RoBERTa (Liu et al., 2019, https://arxiv.org/abs/1907.11692) and XLM-RoBERTa (Conneau et al., 2019).
+
+Reads checkpoints of ``model_type: "roberta"`` (roberta-base, distilroberta, all-distilroberta-v1, ...)
+and ``"xlm-roberta"`` (xlm-roberta-base, multilingual-e5, paraphrase-multilingual-*, ...). The encoder
+is BERT's; what differs is the embeddings (positions start at ``pad_token_id + 1`` and padding keeps
+position ``pad_token_id``), the classification head (on the ``<s>`` token, without the pooler) and
+the masked-LM head. Attribute paths are the Hub weight names.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from headway.configuration import config_class
+from headway.losses import sequence_classification_loss, token_classification_loss
+from headway.models.bert import (
+    BertConfig,
+    BertEmbeddings,
+    BertEncoder,
+    BertModel,
+    BertPooler,
+    BertPreTrainedModel,
+    classifier_dropout,
+    qa_output,
+)
+from headway.modeling import PreTrainedModel
+from headway.outputs import (
+    MaskedLMOutput,
+    MultipleChoiceModelOutput,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
+
+Tensor = torch.Tensor
+
+
+@config_class
+class RobertaConfig(BertConfig):
+    """BERT's fields; RoBERTa's vocabulary and special token ids (the reference's defaults)."""
+
+    model_type: ClassVar[str] = "roberta"
+
+    vocab_size: int = 50265
+    pad_token_id: int | None = 1
+    bos_token_id: int | None = 0
+    eos_token_id: int | list[int] | None = 2
+
+
+@config_class
+class XLMRobertaConfig(RobertaConfig):
+    model_type: ClassVar[str] = "xlm-roberta"
+
+    vocab_size: int = 30522  # the reference's default; real checkpoints say 250002
+
+
+def position_ids_from_input_ids(input_ids: Tensor, padding_idx: int) -> Tensor:
+    """Positions ``padding_idx + 1, padding_idx + 2, ...`` over non-padding tokens; padding gets ``padding_idx``.
+
+    As fairseq's ``make_positions``: a token equal to ``padding_idx`` is padding wherever it is.
+    """
+    keep = input_ids.ne(padding_idx).int()  # (B, T)
+    return (torch.cumsum(keep, dim=1).type_as(keep) * keep).long() + padding_idx
+
+
+class RobertaEmbeddings(BertEmbeddings):
+    """BERT's embeddings with RoBERTa's position ids (and a padding row in the position table)."""
+
+    def __init__(self, config: RobertaConfig) -> None:
+        super().__init__(config)
+        self.padding_idx = config.pad_token_id
+        self.position_embeddings = nn.Embedding(
+            config.max_position_embeddings, config.hidden_size, padding_idx=config.pad_token_id
+        )
+
+    def forward(
+        self,
+        input_ids: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+    ) -> Tensor:
+        if position_ids is None:
+            if input_ids is not None:
+                position_ids = position_ids_from_input_ids(input_ids, self.padding_idx)  # (B, T)
+            else:  # embeddings cannot tell padding: sequential positions
+                seq_len = inputs_embeds.shape[1]
+                position_ids = torch.arange(
+                    self.padding_idx + 1, seq_len + self.padding_idx + 1, device=inputs_embeds.device
+                )[None]  # (1, T)
+            num_positions = self.position_embeddings.num_embeddings
+            seq_len = position_ids.shape[-1]
+            # Only a sequence this long can reach past the table; look at the ids (a sync) only then.
+            if seq_len + self.padding_idx >= num_positions and int(position_ids.max()) >= num_positions:
+                raise ValueError(
+                    f"Sequence length {seq_len} exceeds the model's maximum of "
+                    f"{num_positions - self.padding_idx - 1} tokens; truncate the input "
+                    "(tokenizer(..., truncation=True))"
+                )
+        return super().forward(input_ids, token_type_ids, position_ids, inputs_embeds)
+
+
+class RobertaLMHead(nn.Module):
+    """dense -> gelu -> layer_norm -> decoder (tied to the word embeddings); ``bias`` is ``decoder.bias``."""
+
+    def __init__(self, config: RobertaConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+        self.decoder.bias = self.bias  # one bias under both Hub names (lm_head.bias, lm_head.decoder.bias)
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.decoder(self.layer_norm(F.gelu(self.dense(features))))
+
+
+class RobertaClassificationHead(nn.Module):
+    """Sentence classification from the ``<s>`` token: dropout, dense, tanh, dropout, out_proj."""
+
+    def __init__(self, config: RobertaConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, features: Tensor) -> Tensor:
+        x = self.dropout(features[:, 0])  # (B, hidden): the <s> token
+        return self.out_proj(self.dropout(torch.tanh(self.dense(x))))
+
+
+class RobertaPreTrainedModel(BertPreTrainedModel):
+    config_class = RobertaConfig
+    base_model_prefix = "roberta"
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, RobertaLMHead):
+            module.bias.zero_()
+
+
+# Heads that build the encoder without a pooler drop the pooler of a full checkpoint silently.
+_NO_POOLER_IGNORE = [*RobertaPreTrainedModel._keys_to_ignore_on_load_unexpected, r"pooler"]
+
+
+class RobertaModel(RobertaPreTrainedModel, BertModel):
+    """The bare encoder: ``last_hidden_state`` (B, T, hidden) and ``pooler_output`` (B, hidden).
+
+    BERT's model (forward included) with RoBERTa's embeddings.
+    """
+
+    def __init__(self, config: RobertaConfig, add_pooling_layer: bool = True) -> None:
+        PreTrainedModel.__init__(self, config)  # not BertModel.__init__: it would build BERT's embeddings
+        self.embeddings = RobertaEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config) if add_pooling_layer else None
+        self.post_init()
+
+
+class RobertaForSequenceClassification(RobertaPreTrainedModel):
+    _keys_to_ignore_on_load_unexpected = _NO_POOLER_IGNORE
+
+    def __init__(self, config: RobertaConfig) -> None:
+        super().__init__(config)
+        self.roberta = RobertaModel(config, add_pooling_layer=False)
+        self.classifier = RobertaClassificationHead(config)
+        self.post_init()
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
+                inputs_embeds: Tensor | None = None, labels: Tensor | None = None, **kwargs) -> SequenceClassifierOutput:
+        out = self.roberta(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
+        logits = self.classifier(out.last_hidden_state)  # (B, num_labels)
+        loss = sequence_classification_loss(logits, labels, self.config) if labels is not None else None
+        return SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+class RobertaForTokenClassification(RobertaPreTrainedModel):
+    _keys_to_ignore_on_load_unexpected = _NO_POOLER_IGNORE
+
+    def __init__(self, config: RobertaConfig) -> None:
+        super().__init__(config)
+        self.roberta = RobertaModel(config, add_pooling_layer=False)
+        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
+                inputs_embeds: Tensor | None = None, labels: Tensor | None = None, **kwargs) -> TokenClassifierOutput:
+        out = self.roberta(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
+        logits = self.classifier(self.dropout(out.last_hidden_state))  # (B, T, num_labels)
+        loss = token_classification_loss(logits, labels) if labels is not None else None
+        return TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+class RobertaForQuestionAnswering(RobertaPreTrainedModel):
+    _keys_to_ignore_on_load_unexpected = _NO_POOLER_IGNORE
+
+    def __init__(self, config: RobertaConfig) -> None:
+        super().__init__(config)
+        self.roberta = RobertaModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
+                inputs_embeds: Tensor | None = None, start_positions: Tensor | None = None,
+                end_positions: Tensor | None = None, **kwargs) -> QuestionAnsweringModelOutput:
+        out = self.roberta(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
+        return qa_output(self.qa_outputs(out.last_hidden_state), start_positions, end_positions, out)
+
+
+class RobertaForMaskedLM(RobertaPreTrainedModel):
+    _tied_weights_keys = {"lm_head.decoder.weight": "roberta.embeddings.word_embeddings.weight"}
+    _keys_to_ignore_on_load_unexpected = _NO_POOLER_IGNORE
+
+    def __init__(self, config: RobertaConfig) -> None:
+        super().__init__(config)
+        self.roberta = RobertaModel(config, add_pooling_layer=False)
+        self.lm_head = RobertaLMHead(config)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head.decoder
+
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
+                inputs_embeds: Tensor | None = None, labels: Tensor | None = None, **kwargs) -> MaskedLMOutput:
+        out = self.roberta(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
+        logits = self.lm_head(out.last_hidden_state)  # (B, T, vocab)
+        loss = token_classification_loss(logits, labels) if labels is not None else None
+        return MaskedLMOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+class RobertaForMultipleChoice(RobertaPreTrainedModel):
+    def __init__(self, config: RobertaConfig) -> None:
+        super().__init__(config)
+        self.roberta = RobertaModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)  # the reference ignores classifier_dropout here
+        self.classifier = nn.Linear(config.hidden_size, 1)
+        self.post_init()
+
+    # The reference's positional order, which differs from the other heads'.
+    def forward(self, input_ids: Tensor | None = None, token_type_ids: Tensor | None = None,
+                attention_mask: Tensor | None = None, labels: Tensor | None = None,
+                position_ids: Tensor | None = None, inputs_embeds: Tensor | None = None, **kwargs
+                ) -> MultipleChoiceModelOutput:
+        # (B, choices, T) -> (B * choices, T)
+        num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[1]
+        flat = [t.flatten(0, 1) if t is not None else None
+                for t in (input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)]
+        out = self.roberta(*flat, **kwargs)
+        logits = self.classifier(self.dropout(out.pooler_output)).view(-1, num_choices)  # (B, choices)
+        loss = F.cross_entropy(logits, labels) if labels is not None else None
+        return MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+# XLM-RoBERTa: the same network; only the config (model_type "xlm-roberta") differs.
+class XLMRobertaModel(RobertaModel):
+    config_class = XLMRobertaConfig
+
+
+class XLMRobertaForSequenceClassification(RobertaForSequenceClassification):
+    config_class = XLMRobertaConfig
+
+
+class XLMRobertaForTokenClassification(RobertaForTokenClassification):
+    config_class = XLMRobertaConfig
+
+
+class XLMRobertaForQuestionAnswering(RobertaForQuestionAnswering):
+    config_class = XLMRobertaConfig
+
+
+class XLMRobertaForMaskedLM(RobertaForMaskedLM):
+    config_class = XLMRobertaConfig
+
+
+class XLMRobertaForMultipleChoice(RobertaForMultipleChoice):
+    config_class = XLMRobertaConfig
+
+
+__all__ = [
+    "RobertaConfig",
+    "RobertaModel",
+    "RobertaForSequenceClassification",
+    "RobertaForTokenClassification",
+    "RobertaForQuestionAnswering",
+    "RobertaForMaskedLM",
+    "RobertaForMultipleChoice",
+    "XLMRobertaConfig",
+    "XLMRobertaModel",
+    "XLMRobertaForSequenceClassification",
+    "XLMRobertaForTokenClassification",
+    "XLMRobertaForQuestionAnswering",
+    "XLMRobertaForMaskedLM",
+    "XLMRobertaForMultipleChoice",
+]

@@ -1,0 +1,700 @@
+"""Build a ``tokenizers.Tokenizer`` backend from checkpoint files.
+
+A checkpoint carries its tokenizer either as a ``tokenizer.json`` or as vocabulary files only
+(``vocab.txt`` for WordPiece, ``vocab.json`` + ``merges.txt`` for byte-level BPE, a SentencePiece
+``tokenizer.model``). The reference library picks a tokenizer *family* from ``tokenizer_config.json``
+(``tokenizer_class``) or from the model type in ``config.json``; each family fixes the normalizer,
+pre-tokenizer, decoder and post-processor, even when a ``tokenizer.json`` is present. This module
+reproduces those choices so that ids and offsets are identical.
+
+SentencePiece files are read with a small protobuf reader: the ``sentencepiece`` and ``protobuf``
+packages are not needed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from tokenizers import AddedToken, decoders, normalizers, pre_tokenizers, processors
+from tokenizers import Tokenizer as BackendTokenizer
+from tokenizers.models import BPE, Unigram, WordPiece
+
+logger = logging.getLogger(__name__)
+
+# ---------------------------------------------------------------------------------------------
+# Tokenizer families
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Family:
+    """How one reference tokenizer class assembles its backend.
+
+    Attributes:
+        name: Internal family key.
+        class_name: The reference class name written to ``tokenizer_config.json``.
+        model: Backend model kind the family rebuilds ("WordPiece", "BPE", "Unigram"), None for
+            the generic family that uses ``tokenizer.json`` as it is.
+        model_input_names: Keys returned by ``__call__`` by default.
+        padding_side: Default padding side.
+        defaults: Default keyword values (special tokens and options) of the reference class.
+        vocab_files: Vocabulary file sets tried, in order, when there is no ``tokenizer.json``.
+    """
+
+    name: str
+    class_name: str
+    model: str | None
+    model_input_names: tuple[str, ...] = ("input_ids", "attention_mask")
+    padding_side: str = "right"
+    defaults: dict[str, Any] = field(default_factory=dict)
+    vocab_files: tuple[tuple[str, ...], ...] = ()
+
+
+_BERT_DEFAULTS = {
+    "unk_token": "[UNK]",
+    "sep_token": "[SEP]",
+    "pad_token": "[PAD]",
+    "cls_token": "[CLS]",
+    "mask_token": "[MASK]",
+    "do_lower_case": True,
+    "tokenize_chinese_chars": True,
+    "strip_accents": None,
+}
+_ROBERTA_TOKENS = {
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+    "sep_token": "</s>",
+    "cls_token": "<s>",
+    "unk_token": "<unk>",
+    "pad_token": "<pad>",
+    "mask_token": "<mask>",
+}
+
+FAMILIES: dict[str, Family] = {
+    "bert": Family(
+        "bert",
+        "BertTokenizer",
+        "WordPiece",
+        ("input_ids", "token_type_ids", "attention_mask"),
+        defaults=_BERT_DEFAULTS,
+        vocab_files=(("vocab.txt",),),
+    ),
+    "distilbert": Family(
+        "distilbert", "DistilBertTokenizer", "WordPiece", defaults=_BERT_DEFAULTS, vocab_files=(("vocab.txt",),)
+    ),
+    "mpnet": Family(
+        "mpnet",
+        "MPNetTokenizer",
+        "WordPiece",
+        defaults={**_ROBERTA_TOKENS, "unk_token": "[UNK]", "do_lower_case": True,
+                  "tokenize_chinese_chars": True, "strip_accents": None},
+        vocab_files=(("vocab.txt",),),
+    ),
+    "gpt2": Family(
+        "gpt2",
+        "GPT2Tokenizer",
+        "BPE",
+        defaults={"unk_token": "<|endoftext|>", "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>",
+                  "pad_token": None, "add_prefix_space": False, "errors": "replace"},
+        vocab_files=(("vocab.json", "merges.txt"),),
+    ),
+    "roberta": Family(
+        "roberta",
+        "RobertaTokenizer",
+        "BPE",
+        defaults={**_ROBERTA_TOKENS, "add_prefix_space": False, "trim_offsets": True, "errors": "replace"},
+        vocab_files=(("vocab.json", "merges.txt"),),
+    ),
+    "llama": Family(
+        "llama",
+        "LlamaTokenizer",
+        "BPE",
+        padding_side="left",
+        defaults={"unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>",
+                  "clean_up_tokenization_spaces": False, "use_default_system_prompt": False},
+        vocab_files=(("tokenizer.model",),),
+    ),
+    "xlm_roberta": Family(
+        "xlm_roberta",
+        "XLMRobertaTokenizer",
+        "Unigram",
+        defaults={**_ROBERTA_TOKENS, "add_prefix_space": True},
+    ),
+    "generic": Family(
+        "generic",
+        "PreTrainedTokenizerFast",
+        None,
+        vocab_files=(("tokenizer.model",),),
+    ),
+}
+
+# Reference tokenizer class name (without "Fast") -> family.
+CLASS_TO_FAMILY: dict[str, str] = {
+    "BertTokenizer": "bert",
+    "DistilBertTokenizer": "distilbert",
+    "MPNetTokenizer": "mpnet",
+    "GPT2Tokenizer": "gpt2",
+    "RobertaTokenizer": "roberta",
+    "LlamaTokenizer": "llama",
+    "XLMRobertaTokenizer": "xlm_roberta",
+    "PreTrainedTokenizer": "generic",
+    "PreTrainedTokenizerFast": "generic",
+    "TokenizersBackend": "generic",
+}
+_GENERIC_CLASS_NAMES = {"TokenizersBackend", "PreTrainedTokenizerFast", "PythonBackend"}
+
+# config.json ``model_type`` -> reference class registered for it (only the families above and the
+# model types the reference sends to the generic backend).
+_MODEL_TYPE_TO_CLASS: dict[str, str] = {}
+for _cls, _types in {
+    "BertTokenizer": "align bark bert blip bros chinese_clip convbert distilbert electra ernie flava git "
+    "grounding-dino layoutlm megatron-bert mm-grounding-dino nezha nomic_bert qdqbert realm retribert "
+    "squeezebert tvp vilt visual_bert",
+    "MPNetTokenizer": "mpnet",
+    "RobertaTokenizer": "bart bridgetower clap data2vec-text ibert lilt longformer mega mra roberta "
+    "roberta-prelayernorm",
+    "GPT2Tokenizer": "blip-2 codegen dbrx emu3 gpt2 gpt_neo gptj instructblip instructblipvideo jais2 opt "
+    "phi starcoder2",
+    "LlamaTokenizer": "idefics idefics2",
+    "XLMRobertaTokenizer": "gte jina_embeddings_v3 metaclip_2 trocr xlm-roberta xmod",
+    "TokenizersBackend": "arctic aria bigbird_pegasus flex_olmo fuyu glm glm4 glm4_moe glm4v gpt_bigcode "
+    "granite granitemoe granitemoehybrid granitemoeshared internlm2 internlm3 jamba kosmos-2 llava "
+    "llava_next minicpm3 minicpmv ministral ministral3 mistral mistral3 mixtral modernbert "
+    "modernbert-decoder nemotron nystromformer olmo2 olmo3 persimmon phi3 phi3_v phimoe pix2struct pixtral "
+    "smolvlm stablelm umt5 vipllava voxtral xlm-roberta-xl",
+}.items():
+    for _t in _types.split():
+        _MODEL_TYPE_TO_CLASS[_t] = _cls
+# Model types whose Hub ``tokenizer_class`` the reference ignores in favour of the registered class.
+_INCORRECT_HUB_CLASS = {
+    "arctic", "fuyu", "internlm2", "internlm3", "jamba", "llava", "llava_next", "minicpm3", "minicpmv",
+    "modernbert", "modernbert-decoder", "nemotron", "phi3", "phi3_v", "phimoe", "smolvlm", "vipllava",
+}
+
+
+def strip_fast(name: str) -> str:
+    """``"BertTokenizerFast"`` -> ``"BertTokenizer"``."""
+    return name[:-4] if name.endswith("Fast") else name
+
+
+def resolve_family(
+    tokenizer_class: str | None,
+    model_type: str | None,
+    tokenizer_json_text: str | None,
+) -> str:
+    """Pick the tokenizer family the reference ``AutoTokenizer`` would use.
+
+    Args:
+        tokenizer_class: ``tokenizer_class`` from ``tokenizer_config.json`` (or ``config.json``).
+        model_type: ``model_type`` from ``config.json``.
+        tokenizer_json_text: Content of ``tokenizer.json`` when present.
+
+    Returns:
+        A key of ``FAMILIES``.
+    """
+    hub = strip_fast(tokenizer_class) if tokenizer_class else None
+    registered = _MODEL_TYPE_TO_CLASS.get(model_type or "")
+    if (
+        hub == "LlamaTokenizer"
+        and model_type not in _INCORRECT_HUB_CLASS
+        and tokenizer_json_text is not None
+        and '"ByteLevel"' in tokenizer_json_text
+    ):
+        # Llama-3 style checkpoints declare LlamaTokenizer but ship a byte-level tokenizer.json.
+        return "generic"
+    if hub and registered and registered != hub:
+        if registered not in _GENERIC_CLASS_NAMES:
+            name = registered if model_type in _INCORRECT_HUB_CLASS else hub
+            family = CLASS_TO_FAMILY.get(name)
+            if family is not None and family != "generic":
+                return family
+        return "generic"
+    if hub:
+        family = CLASS_TO_FAMILY.get(hub)
+        if family is None:
+            logger.info("Tokenizer class %r has no dedicated pipeline here; using tokenizer.json as is", hub)
+            return "generic"
+        return family
+    if registered:
+        return CLASS_TO_FAMILY.get(registered, "generic")
+    return "generic"
+
+
+# ---------------------------------------------------------------------------------------------
+# SentencePiece model files (protobuf)
+# ---------------------------------------------------------------------------------------------
+
+# SentencePiece piece types.
+SPM_NORMAL, SPM_UNKNOWN, SPM_CONTROL, SPM_USER_DEFINED, SPM_UNUSED, SPM_BYTE = 1, 2, 3, 4, 5, 6
+
+
+@dataclass
+class SentencePieceModel:
+    """The parts of a SentencePiece ``ModelProto`` a tokenizer needs."""
+
+    pieces: list[tuple[str, float, int]] = field(default_factory=list)
+    model_type: int = 1  # 1 unigram, 2 BPE, 3 word, 4 char
+    byte_fallback: bool = False
+    unk_id: int = 0
+    bos_id: int = 1
+    eos_id: int = 2
+    pad_id: int = -1
+    unk_piece: str = "<unk>"
+    bos_piece: str = "<s>"
+    eos_piece: str = "</s>"
+    pad_piece: str = "<pad>"
+    normalizer_name: str = ""
+    precompiled_charsmap: bytes = b""
+    add_dummy_prefix: bool = True
+    remove_extra_whitespaces: bool = True
+    escape_whitespaces: bool = True
+
+
+def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
+    result = 0
+    shift = 0
+    while True:
+        if pos >= len(buf):
+            raise ValueError("truncated varint")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint longer than 10 bytes")
+
+
+def _fields(buf: memoryview) -> Iterator[tuple[int, int, Any]]:
+    """Yield ``(field_number, wire_type, value)`` for each field of one protobuf message."""
+    pos = 0
+    end = len(buf)
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+        elif wire == 1:
+            value, pos = buf[pos:pos + 8], pos + 8
+        elif wire == 2:
+            length, pos = _varint(buf, pos)
+            value, pos = buf[pos:pos + length], pos + length
+        elif wire == 5:
+            value, pos = buf[pos:pos + 4], pos + 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        if pos > end:
+            raise ValueError("truncated protobuf field")
+        yield number, wire, value
+
+
+def _int32(value: int) -> int:
+    value &= (1 << 64) - 1
+    if value >= 1 << 63:
+        value -= 1 << 64
+    return value
+
+
+def _text(value: memoryview) -> str:
+    return bytes(value).decode("utf-8")
+
+
+def load_sentencepiece_model(path: str | Path) -> SentencePieceModel:
+    """Read a SentencePiece ``.model`` file.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: The file is not a SentencePiece model.
+    """
+    data = memoryview(Path(path).read_bytes())
+    spm = SentencePieceModel()
+    try:
+        for number, wire, value in _fields(data):
+            if wire != 2:
+                continue
+            if number == 1:
+                piece, score, kind = "", 0.0, SPM_NORMAL
+                for n, w, v in _fields(value):
+                    if n == 1 and w == 2:
+                        piece = _text(v)
+                    elif n == 2 and w == 5:
+                        score = struct.unpack("<f", v)[0]
+                    elif n == 3 and w == 0:
+                        kind = v
+                spm.pieces.append((piece, score, kind))
+            elif number == 2:
+                _read_trainer_spec(value, spm)
+            elif number == 3:
+                _read_normalizer_spec(value, spm)
+    except (ValueError, UnicodeDecodeError, struct.error, IndexError) as err:
+        raise ValueError(f"{str(path)!r} is not a valid SentencePiece model file: {err}") from err
+    if not spm.pieces:
+        raise ValueError(f"{str(path)!r} is not a valid SentencePiece model file: it holds no pieces")
+    return spm
+
+
+def _read_trainer_spec(buf: memoryview, spm: SentencePieceModel) -> None:
+    ints = {3: "model_type", 40: "unk_id", 41: "bos_id", 42: "eos_id", 43: "pad_id"}
+    strings = {45: "unk_piece", 46: "bos_piece", 47: "eos_piece", 48: "pad_piece"}
+    for number, wire, value in _fields(buf):
+        if wire == 0 and number in ints:
+            setattr(spm, ints[number], _int32(value))
+        elif wire == 0 and number == 35:
+            spm.byte_fallback = bool(value)
+        elif wire == 2 and number in strings:
+            setattr(spm, strings[number], _text(value))
+
+
+def _read_normalizer_spec(buf: memoryview, spm: SentencePieceModel) -> None:
+    bools = {3: "add_dummy_prefix", 4: "remove_extra_whitespaces", 5: "escape_whitespaces"}
+    for number, wire, value in _fields(buf):
+        if wire == 2 and number == 1:
+            spm.normalizer_name = _text(value)
+        elif wire == 2 and number == 2:
+            spm.precompiled_charsmap = bytes(value)
+        elif wire == 0 and number in bools:
+            setattr(spm, bools[number], bool(value))
+
+
+def generate_merges(
+    vocab: dict[str, int],
+    vocab_scores: dict[str, float] | None = None,
+    skip_tokens: set[str] | None = None,
+) -> list[tuple[str, str]]:
+    """Recover BPE merges from a vocabulary, ordered like the reference converter.
+
+    Every token that splits into two tokens of the vocabulary yields a merge. Merges are ranked by
+    the merged token's id (or by descending score when ``vocab_scores`` is given), then by the
+    lengths of the two halves.
+    """
+    skip = skip_tokens or set()
+    descending = vocab_scores is not None
+    ranking = vocab_scores if vocab_scores is not None else vocab
+    found: list[tuple[str, str, float]] = []
+    for token, rank in ranking.items():
+        if token in skip:
+            continue
+        pairs = []
+        for cut in range(1, len(token)):
+            left, right = token[:cut], token[cut:]
+            if left in vocab and right in vocab and left not in skip and right not in skip:
+                pairs.append((left, right, rank))
+        if len(pairs) > 1:
+            pairs.sort(key=lambda item: (vocab[item[0]], vocab[item[1]]))
+        found.extend(pairs)
+    found.sort(key=lambda item: (item[2], len(item[0]), len(item[1])), reverse=descending)
+    return [(left, right) for left, right, _ in found]
+
+
+# ---------------------------------------------------------------------------------------------
+# Backend construction
+# ---------------------------------------------------------------------------------------------
+
+
+def _model_kind(model_json: dict[str, Any]) -> str | None:
+    kind = model_json.get("type")
+    if kind:
+        return kind
+    if "merges" in model_json:
+        return "BPE"
+    if "max_input_chars_per_word" in model_json:
+        return "WordPiece"
+    if isinstance(model_json.get("vocab"), list):
+        return "Unigram"
+    return None
+
+
+def _vocab_dict(vocab: Any) -> dict[str, int]:
+    if isinstance(vocab, dict):
+        return vocab
+    return {item[0] if isinstance(item, (list, tuple)) else item: index for index, item in enumerate(vocab)}
+
+
+def _json_charsmap(tokenizer_json: dict[str, Any]) -> str | None:
+    """The base64 precompiled charsmap of a ``Precompiled`` normalizer in ``tokenizer.json``, if any."""
+    node = tokenizer_json.get("normalizer")
+    if not node:
+        return None
+    items = node.get("normalizers", []) if node.get("type") == "Sequence" else [node]
+    for item in items:
+        if item and item.get("type") == "Precompiled" and item.get("precompiled_charsmap"):
+            return item["precompiled_charsmap"]
+    return None
+
+
+def _family_model_json(family: str, model_json: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The backend model a family builds, as ``tokenizer.json`` model content."""
+    if family in ("bert", "distilbert", "mpnet"):
+        return {
+            "type": "WordPiece",
+            "unk_token": str(kwargs.get("unk_token")),
+            "continuing_subword_prefix": "##",
+            "max_input_chars_per_word": 100,
+            "vocab": _vocab_dict(model_json["vocab"]),
+        }
+    if family in ("gpt2", "roberta", "llama"):
+        bytelevel = family != "llama"
+        return {
+            "type": "BPE",
+            "dropout": None,
+            "unk_token": None,
+            "continuing_subword_prefix": "" if bytelevel else None,
+            "end_of_word_suffix": "" if bytelevel else None,
+            "fuse_unk": not bytelevel,
+            "byte_fallback": not bytelevel,
+            "ignore_merges": False,
+            "vocab": _vocab_dict(model_json["vocab"]),
+            "merges": model_json.get("merges", []),
+        }
+    if family == "xlm_roberta":
+        return {"type": "Unigram", "unk_id": 3, "vocab": model_json["vocab"], "byte_fallback": False}
+    raise ValueError(f"unknown tokenizer family {family!r}")
+
+
+def set_family_pipeline(family: str, backend: BackendTokenizer, kwargs: dict[str, Any],
+                        charsmap: str | bytes | None = None) -> None:
+    """Set the normalizer, pre-tokenizer and decoder a family uses (not the post-processor)."""
+    if family in ("bert", "distilbert", "mpnet"):
+        backend.normalizer = normalizers.BertNormalizer(
+            clean_text=True,
+            handle_chinese_chars=kwargs.get("tokenize_chinese_chars", True),
+            strip_accents=kwargs.get("strip_accents"),
+            lowercase=kwargs.get("do_lower_case", True),
+        )
+        backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        backend.decoder = decoders.WordPiece(prefix="##")
+    elif family in ("gpt2", "roberta"):
+        backend.normalizer = None
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=bool(kwargs.get("add_prefix_space")))
+        backend.decoder = decoders.ByteLevel()
+    elif family == "llama":
+        add_prefix_space = kwargs.get("add_prefix_space")
+        add_prefix_space = True if add_prefix_space is None else bool(add_prefix_space)
+        scheme = ("always" if kwargs.get("legacy") else "first") if add_prefix_space else "never"
+        backend.normalizer = None
+        backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme=scheme, split=False)
+        steps = [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()]
+        if add_prefix_space:
+            steps.append(decoders.Strip(content=" ", left=1))
+        backend.decoder = decoders.Sequence(steps)
+    elif family == "xlm_roberta":
+        scheme = "always" if kwargs.get("add_prefix_space", True) else "never"
+        if charsmap:
+            if isinstance(charsmap, str):
+                import base64
+
+                charsmap = base64.b64decode(charsmap)
+            backend.normalizer = normalizers.Precompiled(charsmap)
+        else:
+            backend.normalizer = None
+        backend.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(replacement="▁", prepend_scheme=scheme)]
+        )
+        backend.decoder = decoders.Metaspace(replacement="▁", prepend_scheme=scheme)
+
+
+def backend_from_tokenizer_json(
+    path: Path, family: str, kwargs: dict[str, Any]
+) -> tuple[BackendTokenizer, str]:
+    """Build the backend from ``tokenizer.json`` the way the family's reference class does.
+
+    The generic family uses the file as it is. Other families keep the file's vocabulary, merges
+    and post-processor, and rebuild the rest; the file's added tokens then come back through
+    ``added_tokens_decoder``.
+
+    Returns:
+        The backend and the family actually used (generic when the file's model does not fit).
+    """
+    text = path.read_text(encoding="utf-8")
+    data = json.loads(text)
+    truncation = data.get("truncation")
+    padding = data.get("padding")
+    if family != "generic":
+        model_json = data.get("model") or {}
+        wanted = FAMILIES[family].model
+        if _model_kind(model_json) != wanted:
+            logger.warning(
+                "%s is a %s tokenizer.json but the config names %s (a %s tokenizer); using the file as is",
+                path, _model_kind(model_json), FAMILIES[family].class_name, wanted,
+            )
+            family = "generic"
+    if family == "generic":
+        backend = BackendTokenizer.from_str(text)
+    else:
+        charsmap = _json_charsmap(data)
+        data = dict(data)
+        data["model"] = _family_model_json(family, data["model"], kwargs)
+        data["added_tokens"] = []
+        data["normalizer"] = None
+        data["pre_tokenizer"] = None
+        data["decoder"] = None
+        data["truncation"] = None
+        data["padding"] = None
+        backend = BackendTokenizer.from_str(json.dumps(data))
+        set_family_pipeline(family, backend, kwargs, charsmap)
+    # Keep the baked-in padding/truncation only as defaults for sides and pad token.
+    if truncation is not None:
+        kwargs.setdefault("truncation_side", str(truncation.get("direction", "right")).lower())
+    if padding is not None:
+        if padding.get("pad_token") is not None:
+            kwargs.setdefault("pad_token", padding["pad_token"])
+        kwargs.setdefault("padding_side", str(padding.get("direction", "right")).lower())
+    backend.no_truncation()
+    backend.no_padding()
+    return backend, family
+
+
+
+def backend_from_vocab_files(
+    files: dict[str, Path], family: str, kwargs: dict[str, Any]
+) -> BackendTokenizer:
+    """Build the backend from vocabulary files (no ``tokenizer.json``).
+
+    Args:
+        files: Found vocabulary files by name (``vocab.txt``; ``vocab.json`` and ``merges.txt``;
+            or one SentencePiece ``*.model`` under the key ``"spm"``).
+        family: Tokenizer family.
+        kwargs: Tokenizer keyword arguments; SentencePiece loading adds its special tokens to them.
+    """
+    if "vocab.txt" in files and family in ("bert", "distilbert", "mpnet"):
+        vocab = WordPiece.read_file(str(files["vocab.txt"]))
+        backend = BackendTokenizer(WordPiece(vocab, unk_token=str(kwargs.get("unk_token"))))
+        set_family_pipeline(family, backend, kwargs)
+        return backend
+    if "vocab.json" in files and family in ("gpt2", "roberta"):
+        vocab, merges = BPE.read_file(str(files["vocab.json"]), str(files["merges.txt"]))
+        backend = BackendTokenizer(
+            BPE(vocab, merges, dropout=None, continuing_subword_prefix="", end_of_word_suffix="", fuse_unk=False)
+        )
+        set_family_pipeline(family, backend, kwargs)
+        return backend
+    if "spm" in files and family in ("llama", "generic"):
+        return _backend_from_sentencepiece(files["spm"], family, kwargs)
+    raise ValueError(f"cannot build a {FAMILIES[family].class_name} from {sorted(files)}")
+
+
+
+def _backend_from_sentencepiece(path: Path, family: str, kwargs: dict[str, Any]) -> BackendTokenizer:
+    spm = load_sentencepiece_model(path)
+    unigram = family == "generic" and spm.model_type == 1
+    extra = [
+        AddedToken(piece, normalized=False, special=kind == SPM_CONTROL)
+        for piece, _, kind in spm.pieces
+        if kind in (SPM_CONTROL, SPM_USER_DEFINED)
+    ]
+    kwargs["additional_special_tokens"] = extra
+    if unigram:
+        vocab_list = [(piece, score) for piece, score, _ in spm.pieces]
+        vocab_list = _rename_placeholders_list(vocab_list, kwargs.get("added_tokens_decoder") or {})
+    else:
+        vocab = {piece: index for index, (piece, _, _) in enumerate(spm.pieces)}
+        merges = generate_merges(vocab)
+    if family == "llama":
+        backend = BackendTokenizer(BPE(vocab, merges, fuse_unk=True, byte_fallback=True, dropout=None))
+        set_family_pipeline(family, backend, kwargs)
+        return backend
+    # Generic: a plain SentencePiece pipeline, with special tokens from the trainer spec.
+    if unigram:
+        backend = BackendTokenizer(Unigram(vocab_list, unk_id=spm.unk_id, byte_fallback=spm.byte_fallback))
+    else:
+        vocab = _rename_placeholders_dict(vocab, kwargs.get("added_tokens_decoder") or {})
+        backend = BackendTokenizer(
+            BPE(vocab, merges, unk_token=spm.unk_piece, fuse_unk=True, byte_fallback=spm.byte_fallback, dropout=None)
+        )
+    steps = [normalizers.Replace(" ", "▁")]
+    if spm.precompiled_charsmap:
+        steps.insert(0, normalizers.Precompiled(spm.precompiled_charsmap))
+    backend.normalizer = normalizers.Sequence(steps)
+    if spm.byte_fallback:
+        backend.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    else:
+        backend.decoder = decoders.Sequence([decoders.Replace("▁", " ")])
+    if spm.bos_id >= 0:
+        kwargs.setdefault("bos_token", spm.bos_piece or "<s>")
+    if spm.eos_id >= 0:
+        kwargs.setdefault("eos_token", spm.eos_piece or "</s>")
+    if spm.unk_id >= 0:
+        kwargs.setdefault("unk_token", spm.unk_piece or "<unk>")
+    return backend
+
+
+def _rename_placeholders_dict(vocab: dict[str, int], added: dict[int, Any]) -> dict[str, int]:
+    """Give vocabulary slots the names ``added_tokens_decoder`` assigns them (placeholder pieces)."""
+    if not added:
+        return vocab
+    by_id = {index: token for token, index in vocab.items()}
+    for index, new in added.items():
+        index, new = int(index), str(new)
+        current = by_id.get(index)
+        if current and current != new and new not in vocab:
+            vocab[new] = vocab.pop(current)
+            by_id[index] = new
+    return vocab
+
+
+def _rename_placeholders_list(vocab: list[tuple[str, float]], added: dict[int, Any]) -> list[tuple[str, float]]:
+    if not added:
+        return vocab
+    present = {piece for piece, _ in vocab}
+    for index, new in added.items():
+        index, new = int(index), str(new)
+        if 0 <= index < len(vocab) and vocab[index][0] != new and new not in present:
+            present.discard(vocab[index][0])
+            vocab[index] = (new, vocab[index][1])
+            present.add(new)
+    return vocab
+
+
+def family_post_processor(family: str, tok: Any, kwargs: dict[str, Any]) -> Any | None:
+    """The post-processor a family installs once its special tokens are known (None: keep current).
+
+    Args:
+        family: Tokenizer family.
+        tok: The headway tokenizer being built (for token ids).
+        kwargs: The keyword arguments the tokenizer was built with.
+    """
+    if family in ("bert", "distilbert"):
+        cls, sep = str(tok.cls_token), str(tok.sep_token)
+        cls_id = tok.cls_token_id if tok.cls_token_id is not None else 2
+        sep_id = tok.sep_token_id if tok.sep_token_id is not None else 3
+        return processors.TemplateProcessing(
+            single=f"{cls}:0 $A:0 {sep}:0",
+            pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
+            special_tokens=[(cls, cls_id), (sep, sep_id)],
+        )
+    if family == "mpnet":
+        cls_id = tok.cls_token_id if tok.cls_token_id is not None else 0
+        sep_id = tok.sep_token_id if tok.sep_token_id is not None else 2
+        return processors.RobertaProcessing((str(tok.sep_token), sep_id), (str(tok.cls_token), cls_id), True, False)
+    if family == "roberta":
+        return processors.RobertaProcessing(
+            (str(kwargs.get("sep_token")), tok.sep_token_id),
+            (str(kwargs.get("cls_token")), tok.cls_token_id),
+            bool(kwargs.get("trim_offsets", True)),
+            bool(kwargs.get("add_prefix_space", False)),
+        )
+    if family == "xlm_roberta":
+        bos, eos = str(kwargs.get("bos_token")), str(kwargs.get("eos_token"))
+        return processors.TemplateProcessing(
+            single=[bos, "$A", eos],
+            pair=[bos, "$A", eos, eos, "$B", eos],
+            special_tokens=[(bos, tok.bos_token_id), (eos, tok.eos_token_id)],
+        )
+    return None
+
+
+def family_special_token_objects(family: str, kwargs: dict[str, Any]) -> None:
+    """Turn string special tokens into the AddedToken objects some families use."""
+    if family != "mpnet":
+        return
+    for key in ("bos_token", "eos_token", "sep_token", "cls_token", "unk_token", "pad_token"):
+        if isinstance(kwargs.get(key), str):
+            kwargs[key] = AddedToken(kwargs[key], lstrip=False, rstrip=False)
+    if isinstance(kwargs.get("mask_token"), str):
+        kwargs["mask_token"] = AddedToken(kwargs["mask_token"], lstrip=True, rstrip=False)
