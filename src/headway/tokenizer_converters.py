@@ -500,7 +500,7 @@ def set_family_pipeline(family: str, backend: BackendTokenizer, kwargs: dict[str
 
 
 def backend_from_tokenizer_json(
-    path: Path, family: str, kwargs: dict[str, Any]
+    path: Path, family: str, kwargs: dict[str, Any], text: str | None = None, data: dict[str, Any] | None = None
 ) -> tuple[BackendTokenizer, str]:
     """Build the backend from ``tokenizer.json`` the way the family's reference class does.
 
@@ -508,11 +508,21 @@ def backend_from_tokenizer_json(
     and post-processor, and rebuild the rest; the file's added tokens then come back through
     ``added_tokens_decoder``.
 
+    Args:
+        path: The ``tokenizer.json`` file.
+        family: Tokenizer family.
+        kwargs: Tokenizer keyword arguments (family defaults already set); gets pad token and
+            padding/truncation sides from the file's baked-in settings.
+        text: The file's content, if already read.
+        data: The file's parsed content, if already parsed.
+
     Returns:
         The backend and the family actually used (generic when the file's model does not fit).
     """
-    text = path.read_text(encoding="utf-8")
-    data = json.loads(text)
+    if text is None:
+        text = path.read_text(encoding="utf-8")
+    if data is None:
+        data = json.loads(text)
     truncation = data.get("truncation")
     padding = data.get("padding")
     if family != "generic":

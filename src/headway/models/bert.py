@@ -18,6 +18,7 @@ from headway.losses import sequence_classification_loss, span_loss, token_classi
 from headway.modeling import PreTrainedModel
 from headway.nn.activations import get_activation
 from headway.nn.attention import attention, padding_mask
+from headway.nn.linear import Linear
 from headway.outputs import (
     BaseModelOutputWithPooling,
     MaskedLMOutput,
@@ -116,9 +117,9 @@ class BertSelfAttention(nn.Module):
         super().__init__()
         self.num_heads = config.num_attention_heads
         self.head_dim = config.hidden_size // config.num_attention_heads
-        self.query = nn.Linear(config.hidden_size, config.hidden_size)
-        self.key = nn.Linear(config.hidden_size, config.hidden_size)
-        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+        self.query = Linear(config.hidden_size, config.hidden_size)
+        self.key = Linear(config.hidden_size, config.hidden_size)
+        self.value = Linear(config.hidden_size, config.hidden_size)
         self.dropout_p = config.attention_probs_dropout_prob
 
     def forward(self, hidden_states: Tensor, mask: Tensor | None, output_attentions: bool = False
@@ -137,7 +138,7 @@ class BertSelfAttention(nn.Module):
 class BertSelfOutput(nn.Module):
     def __init__(self, config: BertConfig, in_features: int | None = None) -> None:
         super().__init__()
-        self.dense = nn.Linear(in_features or config.hidden_size, config.hidden_size)
+        self.dense = Linear(in_features or config.hidden_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
@@ -160,10 +161,13 @@ class BertAttention(nn.Module):
 class BertIntermediate(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.dense = Linear(config.hidden_size, config.intermediate_size)
         self.intermediate_act_fn = get_activation(config.hidden_act)
+        self.fused_gelu = config.hidden_act == "gelu"  # GELU fused into the matrix product when packed
 
     def forward(self, hidden_states: Tensor) -> Tensor:
+        if self.fused_gelu:
+            return self.dense.forward_gelu(hidden_states)
         return self.intermediate_act_fn(self.dense(hidden_states))
 
 
@@ -217,7 +221,7 @@ class BertEncoder(nn.Module):
 class BertPooler(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = Linear(config.hidden_size, config.hidden_size)
 
     def forward(self, hidden_states: Tensor) -> Tensor:
         return torch.tanh(self.dense(hidden_states[:, 0]))  # the first ([CLS]) token
@@ -226,7 +230,7 @@ class BertPooler(nn.Module):
 class BertPredictionHeadTransform(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = Linear(config.hidden_size, config.hidden_size)
         self.transform_act_fn = get_activation(config.hidden_act)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
@@ -239,7 +243,7 @@ class BertLMPredictionHead(nn.Module):
         super().__init__()
         self.transform = BertPredictionHeadTransform(config)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+        self.decoder = Linear(config.hidden_size, config.vocab_size)
         self.decoder.bias = self.bias  # one bias under both Hub names (predictions.bias, decoder.bias)
 
     def forward(self, hidden_states: Tensor) -> Tensor:
@@ -259,7 +263,7 @@ class BertPreTrainingHeads(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         self.predictions = BertLMPredictionHead(config)
-        self.seq_relationship = nn.Linear(config.hidden_size, 2)
+        self.seq_relationship = Linear(config.hidden_size, 2)
 
     def forward(self, sequence_output: Tensor, pooled_output: Tensor) -> tuple[Tensor, Tensor]:
         return self.predictions(sequence_output), self.seq_relationship(pooled_output)
@@ -278,8 +282,10 @@ class BertPreTrainedModel(PreTrainedModel):
             module.bias.zero_()
 
 
-def classifier_dropout(config: BertConfig) -> float:
-    return config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+def classifier_dropout(config: PretrainedConfig) -> float:
+    """The head's dropout: ``classifier_dropout`` when a config sets it, else ``hidden_dropout_prob``."""
+    value = getattr(config, "classifier_dropout", None)
+    return value if value is not None else config.hidden_dropout_prob
 
 
 class BertModel(BertPreTrainedModel):
@@ -334,7 +340,7 @@ class BertForSequenceClassification(BertPreTrainedModel):
         super().__init__(config)
         self.bert = BertModel(config)
         self.dropout = nn.Dropout(classifier_dropout(config))
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
@@ -353,7 +359,7 @@ class BertForTokenClassification(BertPreTrainedModel):
         super().__init__(config)
         self.bert = BertModel(config, add_pooling_layer=False)
         self.dropout = nn.Dropout(classifier_dropout(config))
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
@@ -371,7 +377,7 @@ class BertForQuestionAnswering(BertPreTrainedModel):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
         self.bert = BertModel(config, add_pooling_layer=False)
-        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+        self.qa_outputs = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
@@ -449,7 +455,7 @@ class BertForMultipleChoice(BertPreTrainedModel):
         super().__init__(config)
         self.bert = BertModel(config)
         self.dropout = nn.Dropout(classifier_dropout(config))
-        self.classifier = nn.Linear(config.hidden_size, 1)
+        self.classifier = Linear(config.hidden_size, 1)
         self.post_init()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,

@@ -27,6 +27,7 @@ from headway.models.bert import (
     check_token_ids,
     qa_output,
 )
+from headway.models.roberta import RobertaClassificationHead, RobertaLMHead, position_ids_from_input_ids
 from headway.nn.attention import attention, padding_mask
 from headway.outputs import (
     BaseModelOutputWithPooling,
@@ -64,6 +65,8 @@ class MPNetConfig(PretrainedConfig):
     pad_token_id: int | None = 1
     bos_token_id: int | None = 0
     eos_token_id: int | list[int] | None = 2
+    # Not a field: MPNet's heads drop out with hidden_dropout_prob; this lets RoBERTa's head be reused.
+    classifier_dropout: ClassVar[float | None] = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -72,12 +75,6 @@ class MPNetConfig(PretrainedConfig):
                 f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
                 f"({self.num_attention_heads})"
             )
-
-
-def position_ids_from_input_ids(input_ids: Tensor, padding_idx: int) -> Tensor:
-    """(B, T) positions counting non-pad tokens from ``padding_idx + 1``; pad tokens get ``padding_idx``."""
-    keep = input_ids.ne(padding_idx).int()
-    return (torch.cumsum(keep, dim=1) * keep).long() + padding_idx
 
 
 def relative_position_bucket(relative_position: Tensor, num_buckets: int = _NUM_BUCKETS,
@@ -206,46 +203,17 @@ class MPNetEncoder(BertEncoder):
         )
 
 
-class MPNetLMHead(nn.Module):
-    """dense, GELU, layer_norm, then the decoder (tied to the word embeddings) with ``bias``."""
-
-    def __init__(self, config: MPNetConfig) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
-        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
-        self.decoder.bias = self.bias  # one bias under both Hub names (lm_head.bias, lm_head.decoder.bias)
-
-    def forward(self, features: Tensor) -> Tensor:
-        return self.decoder(self.layer_norm(F.gelu(self.dense(features))))
-
-
-class MPNetClassificationHead(nn.Module):
-    """Sentence classification from the first (<s>) token: dropout, dense, tanh, dropout, out_proj."""
-
-    def __init__(self, config: MPNetConfig) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
-
-    def forward(self, features: Tensor) -> Tensor:
-        x = torch.tanh(self.dense(self.dropout(features[:, 0])))
-        return self.out_proj(self.dropout(x))
-
-
 class MPNetPreTrainedModel(PreTrainedModel):
     config_class = MPNetConfig
     base_model_prefix = "mpnet"
     # Stored by older checkpoints (all-mpnet-base-v2), recomputed here. Like the reference, a pooler the
     # model lacks is reported, not ignored.
-    _keys_to_ignore_on_load_unexpected = [r"position_ids$"]
+    _keys_to_ignore_on_load_unexpected: ClassVar[list[str]] = [r"position_ids$"]
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
-        if isinstance(module, MPNetLMHead):
+        if isinstance(module, RobertaLMHead):
             module.bias.zero_()
 
 
@@ -301,7 +269,7 @@ class MPNetForSequenceClassification(MPNetPreTrainedModel):
     def __init__(self, config: MPNetConfig) -> None:
         super().__init__(config)
         self.mpnet = MPNetModel(config, add_pooling_layer=False)
-        self.classifier = MPNetClassificationHead(config)
+        self.classifier = RobertaClassificationHead(config)
         self.post_init()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
@@ -346,12 +314,12 @@ class MPNetForQuestionAnswering(MPNetPreTrainedModel):
 
 
 class MPNetForMaskedLM(MPNetPreTrainedModel):
-    _tied_weights_keys = {"lm_head.decoder.weight": "mpnet.embeddings.word_embeddings.weight"}
+    _tied_weights_keys: ClassVar[dict[str, str]] = {"lm_head.decoder.weight": "mpnet.embeddings.word_embeddings.weight"}
 
     def __init__(self, config: MPNetConfig) -> None:
         super().__init__(config)
         self.mpnet = MPNetModel(config, add_pooling_layer=False)
-        self.lm_head = MPNetLMHead(config)
+        self.lm_head = RobertaLMHead(config)
         self.post_init()
 
     def get_output_embeddings(self) -> nn.Linear:
@@ -389,10 +357,10 @@ class MPNetForMultipleChoice(MPNetPreTrainedModel):
 
 __all__ = [
     "MPNetConfig",
-    "MPNetModel",
-    "MPNetForSequenceClassification",
-    "MPNetForTokenClassification",
-    "MPNetForQuestionAnswering",
     "MPNetForMaskedLM",
     "MPNetForMultipleChoice",
+    "MPNetForQuestionAnswering",
+    "MPNetForSequenceClassification",
+    "MPNetForTokenClassification",
+    "MPNetModel",
 ]

