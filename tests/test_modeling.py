@@ -17,8 +17,8 @@ from tests.parity.common import padded_batch
 
 transformers = pytest.importorskip("transformers")
 
-TINY = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
-            max_position_embeddings=64)
+TINY = {"vocab_size": 99, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "intermediate_size": 37, "max_position_embeddings": 64}
 
 
 @pytest.fixture()
@@ -347,3 +347,18 @@ def test_save_file_not_safetensors_refused(tmp_path):
 def test_save_file_roundtrip_shapes(tmp_path):
     save_file({"a": torch.zeros(2)}, tmp_path / "x.safetensors")  # sanity of the library we build on
     assert load_file(tmp_path / "x.safetensors")["a"].shape == (2,)
+
+
+def test_gradient_checkpointing_same_gradients(tmp_path):
+    torch.manual_seed(0)
+    config = headway.BertConfig(**TINY, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = headway.BertForSequenceClassification(config)
+    batch = {**padded_batch(99), "labels": torch.tensor([0, 1, 0])}
+    model(**batch).loss.backward()
+    plain = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    model.gradient_checkpointing_enable()
+    assert model.is_gradient_checkpointing
+    model(**batch).loss.backward()
+    for name, param in model.named_parameters():
+        torch.testing.assert_close(param.grad, plain[name], atol=1e-6, rtol=0, msg=name)

@@ -67,7 +67,7 @@ _LAZY: dict[str, str] = {
     "MPNetForMultipleChoice": "headway.models.mpnet",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = sorted(_LAZY)  # noqa: PLE0605
 
 
 def __getattr__(name: str) -> Any:

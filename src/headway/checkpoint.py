@@ -70,7 +70,7 @@ class LazyStateDict(Mapping):
             handle = self._handles[path] = _open_file(path)
         try:
             return handle.get_tensor(key) if hasattr(handle, "get_tensor") else handle[key]
-        except Exception as err:  # safetensors reports a short read as a generic error
+        except Exception as err:  # noqa: BLE001 - safetensors reports a short read as a generic error
             raise CheckpointError(f"Could not read tensor {key!r} from {path}: it looks truncated or corrupt ({err})")
 
     def __iter__(self) -> Iterator[str]:
@@ -89,7 +89,7 @@ def _open_file(path: Path) -> Any:
 
         try:
             return safe_open(str(path), framework="pt")
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - any failure here means an unreadable file
             raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt?): {err}")
     return _torch_load(path)
 
@@ -108,7 +108,7 @@ def _torch_load(path: Path) -> dict[str, torch.Tensor]:
             f"{path} holds more than tensors (pickled code or objects) and was refused: headway reads .bin "
             f"files only with torch.load(weights_only=True). Convert it to safetensors. ({err})"
         ) from None
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - any failure here means an unreadable file
         raise CheckpointError(f"{path} is not a readable PyTorch weight file (truncated or corrupt?): {err}")
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} does not hold a state dict (got {type(state).__name__})")

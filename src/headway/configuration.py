@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from typing_extensions import Self
+
 logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.json"
@@ -161,7 +163,7 @@ class PretrainedConfig:
             setattr(self, key, value)
 
     @classmethod
-    def from_dict(cls: type[T], data: dict[str, Any], **overrides: Any) -> T:
+    def from_dict(cls, data: dict[str, Any], **overrides: Any) -> Self:
         data = {k: v for k, v in data.items() if k != "model_type"}
         data.update(overrides)
         return cls(**data)
@@ -183,8 +185,8 @@ class PretrainedConfig:
 
     @classmethod
     def from_pretrained(
-        cls: type[T], name_or_path: str | os.PathLike, *, return_unused_kwargs: bool = False, **kwargs: Any
-    ) -> T | tuple[T, dict[str, Any]]:
+        cls, name_or_path: str | os.PathLike, *, return_unused_kwargs: bool = False, **kwargs: Any
+    ) -> Self | tuple[Self, dict[str, Any]]:
         """Read config.json of a checkpoint; keyword arguments that name config fields override it.
 
         Keywords that are not config fields are kept as attributes, like unknown JSON keys, unless
@@ -207,8 +209,8 @@ class PretrainedConfig:
 
     @classmethod
     def _from_dict_with_overrides(
-        cls: type[T], data: dict[str, Any], overrides: dict[str, Any], *, keep_unused: bool
-    ) -> tuple[T, dict[str, Any]]:
+        cls, data: dict[str, Any], overrides: dict[str, Any], *, keep_unused: bool
+    ) -> tuple[Self, dict[str, Any]]:
         config = cls.from_dict(data)
         unused: dict[str, Any] = {}
         for key, value in overrides.items():
@@ -238,5 +240,7 @@ def load_config_dict(checkpoint: Any) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is not valid JSON: {err}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}")
+        raise ValueError(  # noqa: TRY004 - bad file content, not a bad argument
+            f"{path} must hold a JSON object, got {type(data).__name__}"
+        )
     return data

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import nn
+from typing_extensions import Self
 
 from headway.configuration import PretrainedConfig
 
@@ -70,6 +71,10 @@ class PreTrainedModel(nn.Module):
     - ``_tied_weights_keys``: {target: source} parameter names tied when ``config.tie_word_embeddings``;
     - ``_keys_to_ignore_on_load_unexpected``: regexes of checkpoint keys to drop silently;
     - ``_keys_to_ignore_on_load_missing``: regexes of model keys whose absence is not reported.
+
+    ``_init_weights(module)`` is called per module, and when loading only for the modules that own a
+    weight the checkpoint lacks: a family-specific rule must recognise the module it applies to
+    (the leaf ``nn.Embedding``, say), not rely on being called from its parent.
     """
 
     config_class: ClassVar[type[PretrainedConfig]] = PretrainedConfig
@@ -119,6 +124,25 @@ class PreTrainedModel(nn.Module):
             return
         for target, source in self._tied_weights_keys.items():
             _set_tensor(self, target, self.get_parameter(source))
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
+        """Recompute each layer's activations in the backward pass instead of storing them."""
+        found = False
+        for module in self.modules():
+            if hasattr(module, "gradient_checkpointing"):
+                module.gradient_checkpointing = True
+                found = True
+        if not found:
+            raise ValueError(f"{type(self).__name__} does not support gradient checkpointing")
+
+    def gradient_checkpointing_disable(self) -> None:
+        for module in self.modules():
+            if hasattr(module, "gradient_checkpointing"):
+                module.gradient_checkpointing = False
+
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        return any(getattr(m, "gradient_checkpointing", False) for m in self.modules())
 
     # -- embeddings -------------------------------------------------------------------------------------
     @property
@@ -189,8 +213,8 @@ class PreTrainedModel(nn.Module):
 
     # -- building ------------------------------------------------------------------------------------------
     @classmethod
-    def from_config(cls: type[M], config: PretrainedConfig, *, dtype: str | torch.dtype | None = None,
-                    torch_dtype: str | torch.dtype | None = None) -> M:
+    def from_config(cls, config: PretrainedConfig, *, dtype: str | torch.dtype | None = None,
+                    torch_dtype: str | torch.dtype | None = None) -> Self:
         """A randomly initialised model for ``config``."""
         model = cls(config)
         dtype = resolve_dtype(dtype or torch_dtype)
@@ -200,7 +224,7 @@ class PreTrainedModel(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls: type[M],
+        cls,
         name_or_path: str | os.PathLike,
         *,
         config: PretrainedConfig | None = None,
@@ -213,7 +237,7 @@ class PreTrainedModel(nn.Module):
         output_loading_info: bool = False,
         state_dict: Mapping[str, torch.Tensor] | None = None,
         **kwargs: Any,
-    ) -> M | tuple[M, dict[str, list[str]]]:
+    ) -> Self | tuple[Self, dict[str, list[str]]]:
         """Load a checkpoint (folder, cached or packaged Hub id, or a download).
 
         Keyword arguments naming config fields (``num_labels=3``, ``hidden_dropout_prob=0.2``) override
@@ -339,7 +363,7 @@ class PreTrainedModel(nn.Module):
                 k for k in missing if k not in tied_targets and not any(p.search(k) for p in ignore_missing)
             ],
             "unexpected_keys": [
-                k for k in state.keys() if k not in used and not any(p.search(k) for p in ignore_unexpected)
+                k for k in state if k not in used and not any(p.search(k) for p in ignore_unexpected)
             ],
             "mismatched_keys": mismatched,
         }
@@ -465,5 +489,7 @@ def _choose_device(device: Any) -> str | torch.device:
     if isinstance(device, int):
         return torch.device("cuda", device)
     if isinstance(device, dict):
-        raise ValueError("device_map dicts (splitting a model across devices) are not supported; pass one device")
+        raise ValueError(  # noqa: TRY004 - a supported type, an unsupported use
+            "device_map dicts (splitting a model across devices) are not supported; pass one device"
+        )
     return device

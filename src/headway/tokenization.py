@@ -864,7 +864,7 @@ class Tokenizer:
     def __getattr__(self, key: str) -> Any:
         named = self.__dict__.get("_special_tokens_map")
         if named is not None and not key.startswith("_"):
-            base = key[:-3] if key.endswith("_id") else key
+            base = key.removesuffix("_id")
             if base in named:
                 value = named[base]
                 if value is None:

@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from tokenizers import AddedToken, decoders, normalizers, pre_tokenizers, processors
 from tokenizers import Tokenizer as BackendTokenizer
@@ -179,7 +180,7 @@ _INCORRECT_HUB_CLASS = {
 
 def strip_fast(name: str) -> str:
     """``"BertTokenizerFast"`` -> ``"BertTokenizer"``."""
-    return name[:-4] if name.endswith("Fast") else name
+    return name.removesuffix("Fast")
 
 
 def resolve_family(

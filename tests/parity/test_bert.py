@@ -15,8 +15,8 @@ HEADS = ["Model", "ForSequenceClassification", "ForTokenClassification", "ForQue
 
 
 def tiny_config(**overrides):
-    kwargs = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                  intermediate_size=37, max_position_embeddings=64, num_labels=3)
+    kwargs = {"vocab_size": 99, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "intermediate_size": 37, "max_position_embeddings": 64, "num_labels": 3}
     kwargs.update(overrides)
     return transformers.BertConfig(**kwargs)
 

@@ -9,18 +9,32 @@ import pytest
 import torch
 
 import headway
-from tests.parity.common import ATOL, as_multiple_choice, assert_outputs_close, compare_saved_model, labels_for, padded_batch
+from tests.parity.common import (
+    ATOL,
+    as_multiple_choice,
+    assert_outputs_close,
+    compare_saved_model,
+    labels_for,
+    padded_batch,
+)
 
 transformers = pytest.importorskip("transformers")
+
 
 HEADS = ["Model", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering",
          "ForMaskedLM", "ForMultipleChoice"]
 VOCAB = 99
+# Auto class -> the head it must pick (pre-training maps to masked-LM, as in the reference).
+AUTO_CLASSES = [("AutoModel", "Model"), ("AutoModelForSequenceClassification", "ForSequenceClassification"),
+                ("AutoModelForTokenClassification", "ForTokenClassification"),
+                ("AutoModelForQuestionAnswering", "ForQuestionAnswering"),
+                ("AutoModelForMaskedLM", "ForMaskedLM"), ("AutoModelForPreTraining", "ForMaskedLM"),
+                ("AutoModelForMultipleChoice", "ForMultipleChoice")]
 
 
 def tiny_config(**overrides):
-    kwargs = dict(vocab_size=VOCAB, dim=32, n_layers=2, n_heads=4, hidden_dim=37, max_position_embeddings=64,
-                  num_labels=3)
+    kwargs = {"vocab_size": VOCAB, "dim": 32, "n_layers": 2, "n_heads": 4, "hidden_dim": 37,
+              "max_position_embeddings": 64, "num_labels": 3}
     kwargs.update(overrides)
     return transformers.DistilBertConfig(**kwargs)
 
@@ -50,7 +64,8 @@ def ref_model(head: str, **overrides):
 @pytest.mark.parametrize("head", HEADS)
 def test_head_parity(head, tmp_path):
     ref = ref_model(head)
-    compared = compare_saved_model(ref, getattr(headway, "DistilBert" + head), tmp_path, inputs_for(head, ref.config))
+    inputs = inputs_for(head, ref.config)
+    compared = compare_saved_model(ref, getattr(headway, "DistilBert" + head), tmp_path, inputs)
     if head != "Model":
         assert "loss" in compared
 
@@ -113,7 +128,8 @@ def test_base_checkpoint_into_head(head, tmp_path, caplog):
     base.save_pretrained(tmp_path)
     with caplog.at_level(logging.WARNING, logger="headway"):
         ours, info = getattr(headway, "DistilBert" + head).from_pretrained(tmp_path, output_loading_info=True)
-    _, ref_info = getattr(transformers, "DistilBert" + head).from_pretrained(tmp_path, output_loading_info=True)
+    _, ref_info = getattr(transformers, "DistilBert" + head).from_pretrained(
+        tmp_path, output_loading_info=True)
     assert info["missing_keys"], "the head should be reported as newly initialised"
     assert sorted(info["missing_keys"]) == sorted(ref_info["missing_keys"])
     assert not info["unexpected_keys"]
@@ -124,8 +140,8 @@ def test_base_checkpoint_into_head(head, tmp_path, caplog):
         assert not tensor.is_meta and torch.isfinite(tensor).all(), name
     batch = distil_batch()
     with torch.no_grad():
-        torch.testing.assert_close(ours.distilbert(**batch).last_hidden_state, base(**batch).last_hidden_state,
-                                   atol=ATOL, rtol=0)
+        torch.testing.assert_close(ours.distilbert(**batch).last_hidden_state,
+                                   base(**batch).last_hidden_state, atol=ATOL, rtol=0)
 
 
 @pytest.mark.parametrize("head", ["ForSequenceClassification", "ForMaskedLM"])
@@ -144,11 +160,7 @@ def test_head_checkpoint_into_bare_model(head, tmp_path):
 def test_auto_classes_pick_family(tmp_path):
     ref_model("ForMaskedLM", num_labels=2).save_pretrained(tmp_path)  # 2: what QA needs
     assert type(headway.AutoConfig.from_pretrained(tmp_path)) is headway.DistilBertConfig
-    for auto, head in [("AutoModel", "Model"), ("AutoModelForSequenceClassification", "ForSequenceClassification"),
-                       ("AutoModelForTokenClassification", "ForTokenClassification"),
-                       ("AutoModelForQuestionAnswering", "ForQuestionAnswering"),
-                       ("AutoModelForMaskedLM", "ForMaskedLM"), ("AutoModelForPreTraining", "ForMaskedLM"),
-                       ("AutoModelForMultipleChoice", "ForMultipleChoice")]:
+    for auto, head in AUTO_CLASSES:
         model = getattr(headway, auto).from_pretrained(tmp_path)
         assert type(model) is getattr(headway, "DistilBert" + head), auto
 
@@ -174,7 +186,8 @@ def test_save_pretrained_round_trip(head, tmp_path):
     assert first.keys() == second.keys()
     for name in first:
         assert torch.equal(first[name], second[name]), name
-    back, info = getattr(transformers, "DistilBert" + head).from_pretrained(tmp_path / "ours", output_loading_info=True)
+    back, info = getattr(transformers, "DistilBert" + head).from_pretrained(
+        tmp_path / "ours", output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"], info
     inputs = inputs_for(head, ref.config)
     with torch.no_grad():
@@ -200,9 +213,9 @@ def test_training_mode_gradients_match(head, tmp_path):
 def test_config_defaults_and_aliases_match_reference():
     ours, ref = headway.DistilBertConfig(), transformers.DistilBertConfig()
     assert ours.model_type == ref.model_type
-    for field in ("vocab_size", "max_position_embeddings", "sinusoidal_pos_embds", "n_layers", "n_heads", "dim",
-                  "hidden_dim", "dropout", "attention_dropout", "activation", "initializer_range", "qa_dropout",
-                  "seq_classif_dropout", "pad_token_id", "tie_word_embeddings",
+    for field in ("vocab_size", "max_position_embeddings", "sinusoidal_pos_embds", "n_layers", "n_heads",
+                  "dim", "hidden_dim", "dropout", "attention_dropout", "activation", "initializer_range",
+                  "qa_dropout", "seq_classif_dropout", "pad_token_id", "tie_word_embeddings",
                   "hidden_size", "num_attention_heads", "num_hidden_layers"):
         assert getattr(ours, field) == getattr(ref, field), field
     aliased = headway.DistilBertConfig(hidden_size=64, num_attention_heads=8, num_hidden_layers=3)

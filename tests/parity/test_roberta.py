@@ -9,20 +9,34 @@ import pytest
 import torch
 
 import headway
-from tests.parity.common import ATOL, as_multiple_choice, assert_outputs_close, compare_saved_model, labels_for, padded_batch
+from tests.parity.common import (
+    ATOL,
+    as_multiple_choice,
+    assert_outputs_close,
+    compare_saved_model,
+    labels_for,
+    padded_batch,
+)
 
 transformers = pytest.importorskip("transformers")
+
 
 FAMILIES = ["Roberta", "XLMRoberta"]
 HEADS = ["Model", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering",
          "ForMaskedLM", "ForMultipleChoice"]
 VOCAB = 99
+# Auto class -> the head it must pick (pre-training maps to masked-LM, as in the reference).
+AUTO_CLASSES = [("AutoModel", "Model"), ("AutoModelForSequenceClassification", "ForSequenceClassification"),
+                ("AutoModelForTokenClassification", "ForTokenClassification"),
+                ("AutoModelForQuestionAnswering", "ForQuestionAnswering"),
+                ("AutoModelForMaskedLM", "ForMaskedLM"), ("AutoModelForPreTraining", "ForMaskedLM"),
+                ("AutoModelForMultipleChoice", "ForMultipleChoice")]
 PAD = 1  # RoBERTa's padding id: padded_batch pads with 1 and draws real tokens from [5, vocab)
 
 
 def tiny_config(family: str, **overrides):
-    kwargs = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                  intermediate_size=37, max_position_embeddings=64, num_labels=3)
+    kwargs = {"vocab_size": VOCAB, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "intermediate_size": 37, "max_position_embeddings": 64, "num_labels": 3}
     kwargs.update(overrides)
     return getattr(transformers, family + "Config")(**kwargs)
 
@@ -46,7 +60,8 @@ def ref_model(family: str, head: str, **overrides):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_head_parity(family, head, tmp_path):
     ref = ref_model(family, head)
-    compared = compare_saved_model(ref, getattr(headway, family + head), tmp_path, inputs_for(head, ref.config))
+    inputs = inputs_for(head, ref.config)
+    compared = compare_saved_model(ref, getattr(headway, family + head), tmp_path, inputs)
     if head != "Model":
         assert "loss" in compared
 
@@ -73,8 +88,9 @@ def test_inputs_embeds_use_sequential_positions(tmp_path):
 
 
 def test_position_ids_helper_matches_reference():
-    from headway.models.roberta import position_ids_from_input_ids
     from transformers.models.roberta.modeling_roberta import RobertaEmbeddings
+
+    from headway.models.roberta import position_ids_from_input_ids
 
     ids = torch.tensor([[0, 7, 8, 2, 1, 1], [0, 1, 9, 2, 1, 1]])  # an inner pad token too
     torch.testing.assert_close(position_ids_from_input_ids(ids, PAD),
@@ -120,8 +136,9 @@ def test_head_checkpoint_into_bare_model(family, head, tmp_path):
     ref = ref_model(family, head).eval()
     ref.save_pretrained(tmp_path)
     ours, info = getattr(headway, family + "Model").from_pretrained(tmp_path, output_loading_info=True)
-    ref_base, ref_info = getattr(transformers, family + "Model").from_pretrained(tmp_path, output_loading_info=True)
-    assert sorted(info["missing_keys"]) == sorted(ref_info["missing_keys"])  # the pooler, unless the head had one
+    _, ref_info = getattr(transformers, family + "Model").from_pretrained(tmp_path, output_loading_info=True)
+    # The pooler, unless the head had one.
+    assert sorted(info["missing_keys"]) == sorted(ref_info["missing_keys"])
     assert info["unexpected_keys"] and all(not k.startswith("roberta.") for k in info["unexpected_keys"])
     batch = padded_batch(VOCAB)
     with torch.no_grad():
@@ -133,11 +150,7 @@ def test_head_checkpoint_into_bare_model(family, head, tmp_path):
 def test_auto_classes_pick_family(family, tmp_path):
     ref_model(family, "ForMaskedLM").save_pretrained(tmp_path)
     assert type(headway.AutoConfig.from_pretrained(tmp_path)).__name__ == family + "Config"
-    for auto, head in [("AutoModel", "Model"), ("AutoModelForSequenceClassification", "ForSequenceClassification"),
-                       ("AutoModelForTokenClassification", "ForTokenClassification"),
-                       ("AutoModelForQuestionAnswering", "ForQuestionAnswering"),
-                       ("AutoModelForMaskedLM", "ForMaskedLM"), ("AutoModelForPreTraining", "ForMaskedLM"),
-                       ("AutoModelForMultipleChoice", "ForMultipleChoice")]:
+    for auto, head in AUTO_CLASSES:
         model = getattr(headway, auto).from_pretrained(tmp_path)
         assert type(model) is getattr(headway, family + head), auto
 
@@ -167,7 +180,8 @@ def test_save_pretrained_round_trip(family, head, tmp_path):
     assert first.keys() == second.keys()
     for name in first:
         assert torch.equal(first[name], second[name]), name
-    back, info = getattr(transformers, family + head).from_pretrained(tmp_path / "ours", output_loading_info=True)
+    back, info = getattr(transformers, family + head).from_pretrained(
+        tmp_path / "ours", output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"], info
     inputs = inputs_for(head, ref.config)
     with torch.no_grad():
@@ -208,8 +222,8 @@ def test_gradient_checkpointing_gives_same_gradients(tmp_path):
 def test_config_defaults_match_reference(family):
     ours, ref = getattr(headway, family + "Config")(), getattr(transformers, family + "Config")()
     assert ours.model_type == ref.model_type
-    for field in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                  "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
-                  "type_vocab_size", "initializer_range", "layer_norm_eps", "pad_token_id", "bos_token_id",
-                  "eos_token_id", "classifier_dropout", "tie_word_embeddings"):
+    for field in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                  "intermediate_size", "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob",
+                  "max_position_embeddings", "type_vocab_size", "initializer_range", "layer_norm_eps",
+                  "pad_token_id", "bos_token_id", "eos_token_id", "classifier_dropout", "tie_word_embeddings"):
         assert getattr(ours, field) == getattr(ref, field), field

@@ -179,9 +179,11 @@ class BertOutput(BertSelfOutput):
 
 
 class BertLayer(nn.Module):
+    attention_class: ClassVar[type[nn.Module]] = BertAttention  # families swap in their own attention
+
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
-        self.attention = BertAttention(config)
+        self.attention = self.attention_class(config)
         self.intermediate = BertIntermediate(config)
         self.output = BertOutput(config)
 
@@ -192,9 +194,11 @@ class BertLayer(nn.Module):
 
 
 class BertEncoder(nn.Module):
+    layer_class: ClassVar[type[nn.Module]] = BertLayer  # families swap in their own layer
+
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
-        self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
+        self.layer = nn.ModuleList(self.layer_class(config) for _ in range(config.num_hidden_layers))
         self.gradient_checkpointing = False
 
     def forward(
@@ -291,10 +295,13 @@ def classifier_dropout(config: PretrainedConfig) -> float:
 class BertModel(BertPreTrainedModel):
     """The bare encoder: ``last_hidden_state`` (B, T, hidden) and ``pooler_output`` (B, hidden)."""
 
+    embeddings_class: ClassVar[type[nn.Module]] = BertEmbeddings  # families swap in their own parts
+    encoder_class: ClassVar[type[nn.Module]] = BertEncoder
+
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True) -> None:
         super().__init__(config)
-        self.embeddings = BertEmbeddings(config)
-        self.encoder = BertEncoder(config)
+        self.embeddings = self.embeddings_class(config)
+        self.encoder = self.encoder_class(config)
         self.pooler = BertPooler(config) if add_pooling_layer else None
         self.post_init()
 
@@ -474,11 +481,11 @@ class BertForMultipleChoice(BertPreTrainedModel):
 
 __all__ = [
     "BertConfig",
-    "BertModel",
+    "BertForMaskedLM",
+    "BertForMultipleChoice",
+    "BertForPreTraining",
+    "BertForQuestionAnswering",
     "BertForSequenceClassification",
     "BertForTokenClassification",
-    "BertForQuestionAnswering",
-    "BertForMaskedLM",
-    "BertForPreTraining",
-    "BertForMultipleChoice",
+    "BertModel",
 ]

@@ -16,10 +16,11 @@ from torch import nn
 
 from headway.configuration import PretrainedConfig, config_class
 from headway.losses import sequence_classification_loss, token_classification_loss
-from headway.models.bert import BertEncoder, check_token_ids, qa_output
 from headway.modeling import PreTrainedModel
+from headway.models.bert import BertEncoder, check_token_ids, qa_output
 from headway.nn.activations import get_activation
 from headway.nn.attention import attention, padding_mask
+from headway.nn.linear import Linear
 from headway.outputs import (
     BaseModelOutput,
     MaskedLMOutput,
@@ -37,7 +38,8 @@ LAYER_NORM_EPS = 1e-12  # fixed in DistilBERT, not a config field
 @config_class
 class DistilBertConfig(PretrainedConfig):
     """DistilBERT's own field names; ``hidden_size``, ``num_attention_heads`` and ``num_hidden_layers``
-    are aliases of ``dim``, ``n_heads`` and ``n_layers`` (readable, settable, never saved), as in the reference.
+    are aliases of ``dim``, ``n_heads`` and ``n_layers`` (readable, settable, never saved), as in the
+    reference.
     """
 
     model_type: ClassVar[str] = "distilbert"
@@ -135,10 +137,10 @@ class DistilBertSelfAttention(nn.Module):
             raise ValueError(f"n_heads ({config.n_heads}) must divide dim ({config.dim}) evenly")
         self.n_heads = config.n_heads
         self.head_dim = config.dim // config.n_heads
-        self.q_lin = nn.Linear(config.dim, config.dim)
-        self.k_lin = nn.Linear(config.dim, config.dim)
-        self.v_lin = nn.Linear(config.dim, config.dim)
-        self.out_lin = nn.Linear(config.dim, config.dim)
+        self.q_lin = Linear(config.dim, config.dim)
+        self.k_lin = Linear(config.dim, config.dim)
+        self.v_lin = Linear(config.dim, config.dim)
+        self.out_lin = Linear(config.dim, config.dim)
         self.dropout_p = config.attention_dropout
 
     def forward(self, hidden_states: Tensor, mask: Tensor | None, output_attentions: bool = False
@@ -149,7 +151,8 @@ class DistilBertSelfAttention(nn.Module):
         k = self.k_lin(hidden_states).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
         v = self.v_lin(hidden_states).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
         out, weights = attention(
-            q, k, v, mask, dropout_p=self.dropout_p if self.training else 0.0, output_attentions=output_attentions
+            q, k, v, mask, dropout_p=self.dropout_p if self.training else 0.0,
+            output_attentions=output_attentions,
         )
         return self.out_lin(out.transpose(1, 2).reshape(B, T, -1)), weights  # (B, T, dim)
 
@@ -157,13 +160,15 @@ class DistilBertSelfAttention(nn.Module):
 class FFN(nn.Module):
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__()
-        self.lin1 = nn.Linear(config.dim, config.hidden_dim)
-        self.lin2 = nn.Linear(config.hidden_dim, config.dim)
+        self.lin1 = Linear(config.dim, config.hidden_dim)
+        self.lin2 = Linear(config.hidden_dim, config.dim)
         self.activation = get_activation(config.activation)
+        self.fused_gelu = config.activation == "gelu"  # GELU fused into the matrix product when packed
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.dropout(self.lin2(self.activation(self.lin1(x))))
+        hidden = self.lin1.forward_gelu(x) if self.fused_gelu else self.activation(self.lin1(x))
+        return self.dropout(self.lin2(hidden))
 
 
 class TransformerBlock(nn.Module):
@@ -186,17 +191,14 @@ class TransformerBlock(nn.Module):
 class Transformer(BertEncoder):
     """The stack of blocks; BERT's encoder loop (hidden states, attentions, gradient checkpointing)."""
 
-    def __init__(self, config: DistilBertConfig) -> None:
-        nn.Module.__init__(self)  # not BertEncoder.__init__: it would build BERT layers
-        self.layer = nn.ModuleList(TransformerBlock(config) for _ in range(config.n_layers))
-        self.gradient_checkpointing = False
+    layer_class = TransformerBlock
 
 
 class DistilBertPreTrainedModel(PreTrainedModel):
     config_class = DistilBertConfig
     base_model_prefix = "distilbert"
     # Stored by older checkpoints, recomputed here.
-    _keys_to_ignore_on_load_unexpected = [r"position_ids$"]
+    _keys_to_ignore_on_load_unexpected: ClassVar[list[str]] = [r"position_ids$"]
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -251,15 +253,17 @@ class DistilBertModel(DistilBertPreTrainedModel):
 
 
 class DistilBertForMaskedLM(DistilBertPreTrainedModel):
-    _tied_weights_keys = {"vocab_projector.weight": "distilbert.embeddings.word_embeddings.weight"}
+    _tied_weights_keys: ClassVar[dict[str, str]] = {
+        "vocab_projector.weight": "distilbert.embeddings.word_embeddings.weight"
+    }
 
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__(config)
         self.activation = get_activation(config.activation)
         self.distilbert = DistilBertModel(config)
-        self.vocab_transform = nn.Linear(config.dim, config.dim)
+        self.vocab_transform = Linear(config.dim, config.dim)
         self.vocab_layer_norm = nn.LayerNorm(config.dim, eps=LAYER_NORM_EPS)
-        self.vocab_projector = nn.Linear(config.dim, config.vocab_size)
+        self.vocab_projector = Linear(config.dim, config.vocab_size)
         self.post_init()
 
     def get_output_embeddings(self) -> nn.Linear:
@@ -279,8 +283,8 @@ class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__(config)
         self.distilbert = DistilBertModel(config)
-        self.pre_classifier = nn.Linear(config.dim, config.dim)
-        self.classifier = nn.Linear(config.dim, config.num_labels)
+        self.pre_classifier = Linear(config.dim, config.dim)
+        self.classifier = Linear(config.dim, config.num_labels)
         self.dropout = nn.Dropout(config.seq_classif_dropout)
         self.post_init()
 
@@ -288,7 +292,7 @@ class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
                 inputs_embeds: Tensor | None = None, labels: Tensor | None = None,
                 position_ids: Tensor | None = None, **kwargs) -> SequenceClassifierOutput:
         out = self.distilbert(input_ids, attention_mask, inputs_embeds, position_ids, **kwargs)
-        pooled = self.dropout(F.relu(self.pre_classifier(out.last_hidden_state[:, 0])))  # (B, dim): first token
+        pooled = self.dropout(F.relu(self.pre_classifier(out.last_hidden_state[:, 0])))  # (B, dim), 1st token
         logits = self.classifier(pooled)  # (B, num_labels)
         loss = sequence_classification_loss(logits, labels, self.config) if labels is not None else None
         return SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
@@ -298,9 +302,11 @@ class DistilBertForQuestionAnswering(DistilBertPreTrainedModel):
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__(config)
         if config.num_labels != 2:
-            raise ValueError(f"config.num_labels should be 2 (span start and end), but it is {config.num_labels}")
+            raise ValueError(
+                f"config.num_labels should be 2 (span start and end), but it is {config.num_labels}"
+            )
         self.distilbert = DistilBertModel(config)
-        self.qa_outputs = nn.Linear(config.dim, config.num_labels)
+        self.qa_outputs = Linear(config.dim, config.num_labels)
         self.dropout = nn.Dropout(config.qa_dropout)
         self.post_init()
 
@@ -318,7 +324,7 @@ class DistilBertForTokenClassification(DistilBertPreTrainedModel):
         super().__init__(config)
         self.distilbert = DistilBertModel(config)
         self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(config.dim, config.num_labels)
+        self.classifier = Linear(config.dim, config.num_labels)
         self.post_init()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
@@ -334,15 +340,15 @@ class DistilBertForMultipleChoice(DistilBertPreTrainedModel):
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__(config)
         self.distilbert = DistilBertModel(config)
-        self.pre_classifier = nn.Linear(config.dim, config.dim)
-        self.classifier = nn.Linear(config.dim, 1)
+        self.pre_classifier = Linear(config.dim, config.dim)
+        self.classifier = Linear(config.dim, 1)
         self.dropout = nn.Dropout(config.seq_classif_dropout)
         self.post_init()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                 inputs_embeds: Tensor | None = None, labels: Tensor | None = None,
                 position_ids: Tensor | None = None, **kwargs) -> MultipleChoiceModelOutput:
-        # (B, choices, T) -> (B * choices, T); the reference leaves position_ids unflattened (and fails on them)
+        # (B, choices, T) -> (B * choices, T); the reference leaves position_ids unflattened (and fails)
         num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[1]
         flat = [t.flatten(0, 1) if t is not None else None
                 for t in (input_ids, attention_mask, inputs_embeds, position_ids)]
@@ -355,10 +361,10 @@ class DistilBertForMultipleChoice(DistilBertPreTrainedModel):
 
 __all__ = [
     "DistilBertConfig",
-    "DistilBertModel",
-    "DistilBertForSequenceClassification",
-    "DistilBertForTokenClassification",
-    "DistilBertForQuestionAnswering",
     "DistilBertForMaskedLM",
     "DistilBertForMultipleChoice",
+    "DistilBertForQuestionAnswering",
+    "DistilBertForSequenceClassification",
+    "DistilBertForTokenClassification",
+    "DistilBertModel",
 ]

@@ -20,9 +20,7 @@ from headway.losses import sequence_classification_loss, token_classification_lo
 from headway.modeling import PreTrainedModel
 from headway.models.bert import (
     BertEncoder,
-    BertIntermediate,
     BertLayer,
-    BertOutput,
     BertPooler,
     check_token_ids,
     qa_output,
@@ -171,21 +169,17 @@ class MPNetAttention(nn.Module):
 class MPNetLayer(BertLayer):
     """BERT's layer (same feed-forward names and residual wiring) around MPNet's attention block."""
 
-    def __init__(self, config: MPNetConfig) -> None:
-        nn.Module.__init__(self)  # not BertLayer.__init__, which would build BERT's attention
-        self.attention = MPNetAttention(config)
-        self.intermediate = BertIntermediate(config)
-        self.output = BertOutput(config)
+    attention_class = MPNetAttention
 
 
 class MPNetEncoder(BertEncoder):
     """BERT's encoder loop; a relative position bias, computed once per forward, joins the mask."""
 
+    layer_class = MPNetLayer
+
     def __init__(self, config: MPNetConfig) -> None:
-        nn.Module.__init__(self)  # not BertEncoder.__init__, which would build BERT layers
-        self.layer = nn.ModuleList(MPNetLayer(config) for _ in range(config.num_hidden_layers))
+        super().__init__(config)
         self.relative_attention_bias = nn.Embedding(config.relative_attention_num_buckets, config.num_attention_heads)
-        self.gradient_checkpointing = False
 
     def position_bias(self, seq_len: int) -> Tensor:
         """The (1, heads, T, T) additive bias of each key offset from each query."""

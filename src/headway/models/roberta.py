@@ -20,14 +20,12 @@ from headway.losses import sequence_classification_loss, token_classification_lo
 from headway.models.bert import (
     BertConfig,
     BertEmbeddings,
-    BertEncoder,
     BertModel,
-    BertPooler,
     BertPreTrainedModel,
     classifier_dropout,
     qa_output,
 )
-from headway.modeling import PreTrainedModel
+from headway.nn.linear import Linear
 from headway.outputs import (
     MaskedLMOutput,
     MultipleChoiceModelOutput,
@@ -59,7 +57,7 @@ class XLMRobertaConfig(RobertaConfig):
 
 
 def position_ids_from_input_ids(input_ids: Tensor, padding_idx: int) -> Tensor:
-    """Positions ``padding_idx + 1, padding_idx + 2, ...`` over non-padding tokens; padding gets ``padding_idx``.
+    """Positions ``padding_idx + 1, + 2, ...`` over non-padding tokens; padding gets ``padding_idx``.
 
     As fairseq's ``make_positions``: a token equal to ``padding_idx`` is padding wherever it is.
     """
@@ -109,14 +107,14 @@ class RobertaLMHead(nn.Module):
 
     def __init__(self, config: RobertaConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = Linear(config.hidden_size, config.hidden_size)
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+        self.decoder = Linear(config.hidden_size, config.vocab_size)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
         self.decoder.bias = self.bias  # one bias under both Hub names (lm_head.bias, lm_head.decoder.bias)
 
     def forward(self, features: Tensor) -> Tensor:
-        return self.decoder(self.layer_norm(F.gelu(self.dense(features))))
+        return self.decoder(self.layer_norm(self.dense.forward_gelu(features)))  # exact (erf) GELU
 
 
 class RobertaClassificationHead(nn.Module):
@@ -124,9 +122,9 @@ class RobertaClassificationHead(nn.Module):
 
     def __init__(self, config: RobertaConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = Linear(config.hidden_size, config.hidden_size)
         self.dropout = nn.Dropout(classifier_dropout(config))
-        self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
+        self.out_proj = Linear(config.hidden_size, config.num_labels)
 
     def forward(self, features: Tensor) -> Tensor:
         x = self.dropout(features[:, 0])  # (B, hidden): the <s> token
@@ -154,12 +152,7 @@ class RobertaModel(RobertaPreTrainedModel, BertModel):
     BERT's model (forward included) with RoBERTa's embeddings.
     """
 
-    def __init__(self, config: RobertaConfig, add_pooling_layer: bool = True) -> None:
-        PreTrainedModel.__init__(self, config)  # not BertModel.__init__: it would build BERT's embeddings
-        self.embeddings = RobertaEmbeddings(config)
-        self.encoder = BertEncoder(config)
-        self.pooler = BertPooler(config) if add_pooling_layer else None
-        self.post_init()
+    embeddings_class = RobertaEmbeddings
 
 
 class RobertaForSequenceClassification(RobertaPreTrainedModel):
@@ -173,7 +166,8 @@ class RobertaForSequenceClassification(RobertaPreTrainedModel):
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
-                inputs_embeds: Tensor | None = None, labels: Tensor | None = None, **kwargs) -> SequenceClassifierOutput:
+                inputs_embeds: Tensor | None = None, labels: Tensor | None = None, **kwargs
+                ) -> SequenceClassifierOutput:
         out = self.roberta(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
         logits = self.classifier(out.last_hidden_state)  # (B, num_labels)
         loss = sequence_classification_loss(logits, labels, self.config) if labels is not None else None
@@ -187,12 +181,13 @@ class RobertaForTokenClassification(RobertaPreTrainedModel):
         super().__init__(config)
         self.roberta = RobertaModel(config, add_pooling_layer=False)
         self.dropout = nn.Dropout(classifier_dropout(config))
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
-                inputs_embeds: Tensor | None = None, labels: Tensor | None = None, **kwargs) -> TokenClassifierOutput:
+                inputs_embeds: Tensor | None = None, labels: Tensor | None = None, **kwargs
+                ) -> TokenClassifierOutput:
         out = self.roberta(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
         logits = self.classifier(self.dropout(out.last_hidden_state))  # (B, T, num_labels)
         loss = token_classification_loss(logits, labels) if labels is not None else None
@@ -205,7 +200,7 @@ class RobertaForQuestionAnswering(RobertaPreTrainedModel):
     def __init__(self, config: RobertaConfig) -> None:
         super().__init__(config)
         self.roberta = RobertaModel(config, add_pooling_layer=False)
-        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+        self.qa_outputs = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
@@ -217,7 +212,9 @@ class RobertaForQuestionAnswering(RobertaPreTrainedModel):
 
 
 class RobertaForMaskedLM(RobertaPreTrainedModel):
-    _tied_weights_keys = {"lm_head.decoder.weight": "roberta.embeddings.word_embeddings.weight"}
+    _tied_weights_keys: ClassVar[dict[str, str]] = {
+        "lm_head.decoder.weight": "roberta.embeddings.word_embeddings.weight"
+    }
     _keys_to_ignore_on_load_unexpected = _NO_POOLER_IGNORE
 
     def __init__(self, config: RobertaConfig) -> None:
@@ -231,7 +228,8 @@ class RobertaForMaskedLM(RobertaPreTrainedModel):
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
-                inputs_embeds: Tensor | None = None, labels: Tensor | None = None, **kwargs) -> MaskedLMOutput:
+                inputs_embeds: Tensor | None = None, labels: Tensor | None = None, **kwargs
+                ) -> MaskedLMOutput:
         out = self.roberta(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
         logits = self.lm_head(out.last_hidden_state)  # (B, T, vocab)
         loss = token_classification_loss(logits, labels) if labels is not None else None
@@ -243,7 +241,7 @@ class RobertaForMultipleChoice(RobertaPreTrainedModel):
         super().__init__(config)
         self.roberta = RobertaModel(config)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)  # the reference ignores classifier_dropout here
-        self.classifier = nn.Linear(config.hidden_size, 1)
+        self.classifier = Linear(config.hidden_size, 1)
         self.post_init()
 
     # The reference's positional order, which differs from the other heads'.
@@ -288,17 +286,17 @@ class XLMRobertaForMultipleChoice(RobertaForMultipleChoice):
 
 __all__ = [
     "RobertaConfig",
-    "RobertaModel",
-    "RobertaForSequenceClassification",
-    "RobertaForTokenClassification",
-    "RobertaForQuestionAnswering",
     "RobertaForMaskedLM",
     "RobertaForMultipleChoice",
+    "RobertaForQuestionAnswering",
+    "RobertaForSequenceClassification",
+    "RobertaForTokenClassification",
+    "RobertaModel",
     "XLMRobertaConfig",
-    "XLMRobertaModel",
-    "XLMRobertaForSequenceClassification",
-    "XLMRobertaForTokenClassification",
-    "XLMRobertaForQuestionAnswering",
     "XLMRobertaForMaskedLM",
     "XLMRobertaForMultipleChoice",
+    "XLMRobertaForQuestionAnswering",
+    "XLMRobertaForSequenceClassification",
+    "XLMRobertaForTokenClassification",
+    "XLMRobertaModel",
 ]
