@@ -28,6 +28,26 @@ _LAZY: dict[str, str] = {
     # tokenizers
     "PreTrainedTokenizerFast": "headway.tokenization",
     "BatchEncoding": "headway.tokenization",
+    # pipelines (issue: pipelines and sentence embeddings)
+    "pipeline": "headway.pipelines",
+    "Pipeline": "headway.pipelines.base",
+    # sentence embeddings
+    "SentenceTransformer": "headway.sentence",
+    "CrossEncoder": "headway.sentence",
+    # training
+    "TrainingArguments": "headway.training.arguments",
+    "Trainer": "headway.training.trainer",
+    "TrainerCallback": "headway.training.callbacks",
+    "TrainerState": "headway.training.callbacks",
+    "TrainerControl": "headway.training.callbacks",
+    "EarlyStoppingCallback": "headway.training.callbacks",
+    "DataCollatorWithPadding": "headway.training.collators",
+    "DataCollatorForTokenClassification": "headway.training.collators",
+    "DataCollatorForLanguageModeling": "headway.training.collators",
+    "DataCollatorForSeq2Seq": "headway.training.collators",
+    "default_data_collator": "headway.training.collators",
+    "get_scheduler": "headway.training.schedules",
+    "set_seed": "headway.training.utils",
     # families
     "BertConfig": "headway.models.bert",
     "BertModel": "headway.models.bert",
@@ -67,10 +87,17 @@ _LAZY: dict[str, str] = {
     "MPNetForMultipleChoice": "headway.models.mpnet",
 }
 
-__all__ = sorted(_LAZY)  # noqa: PLE0605
+# public name -> submodule exposed under that name (``from headway import util``, as sentence-transformers)
+_LAZY_MODULES: dict[str, str] = {"util": "headway.sentence.util"}
+
+__all__ = sorted([*_LAZY, *_LAZY_MODULES])  # noqa: PLE0605
 
 
 def __getattr__(name: str) -> Any:
+    if name in _LAZY_MODULES:
+        value = importlib.import_module(_LAZY_MODULES[name])
+        globals()[name] = value
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'headway' has no attribute {name!r}")
@@ -80,7 +107,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    return sorted([*globals(), *_LAZY, *_LAZY_MODULES])
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs only

@@ -27,6 +27,7 @@ from headway.models.bert import (
 )
 from headway.models.roberta import RobertaClassificationHead, RobertaLMHead, position_ids_from_input_ids
 from headway.nn.attention import attention, padding_mask
+from headway.nn.linear import Linear
 from headway.outputs import (
     BaseModelOutputWithPooling,
     MaskedLMOutput,
@@ -134,10 +135,10 @@ class MPNetSelfAttention(nn.Module):
         super().__init__()
         self.num_heads = config.num_attention_heads
         self.head_dim = config.hidden_size // config.num_attention_heads
-        self.q = nn.Linear(config.hidden_size, config.hidden_size)
-        self.k = nn.Linear(config.hidden_size, config.hidden_size)
-        self.v = nn.Linear(config.hidden_size, config.hidden_size)
-        self.o = nn.Linear(config.hidden_size, config.hidden_size)
+        self.q = Linear(config.hidden_size, config.hidden_size)
+        self.k = Linear(config.hidden_size, config.hidden_size)
+        self.v = Linear(config.hidden_size, config.hidden_size)
+        self.o = Linear(config.hidden_size, config.hidden_size)
         self.dropout_p = config.attention_probs_dropout_prob
 
     def forward(self, hidden_states: Tensor, mask: Tensor | None, output_attentions: bool = False
@@ -280,7 +281,7 @@ class MPNetForTokenClassification(MPNetPreTrainedModel):
         super().__init__(config)
         self.mpnet = MPNetModel(config, add_pooling_layer=False)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
@@ -296,7 +297,7 @@ class MPNetForQuestionAnswering(MPNetPreTrainedModel):
     def __init__(self, config: MPNetConfig) -> None:
         super().__init__(config)
         self.mpnet = MPNetModel(config, add_pooling_layer=False)
-        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+        self.qa_outputs = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
@@ -333,7 +334,7 @@ class MPNetForMultipleChoice(MPNetPreTrainedModel):
         super().__init__(config)
         self.mpnet = MPNetModel(config)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.classifier = nn.Linear(config.hidden_size, 1)
+        self.classifier = Linear(config.hidden_size, 1)
         self.post_init()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
