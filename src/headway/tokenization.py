@@ -69,16 +69,56 @@ PADDING_STRATEGIES = ("longest", "max_length", "do_not_pad")
 TRUNCATION_STRATEGIES = ("only_first", "only_second", "longest_first", "do_not_truncate")
 TENSOR_TYPES = ("pt", "np")
 SPECIAL_TOKENS_ATTRIBUTES = (
-    "bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token",
+    "bos_token",
+    "eos_token",
+    "unk_token",
+    "sep_token",
+    "pad_token",
+    "cls_token",
+    "mask_token",
 )
 
 # tokenizer_config.json keys that describe how a file was loaded rather than the tokenizer.
 _NOT_SAVED = {
-    "add_bos_token", "add_eos_token", "added_tokens_decoder", "additional_special_tokens", "backend",
-    "chat_template", "device_map", "extra_special_tokens", "files_loaded", "is_local", "local_files_only",
-    "max_length", "merges_file", "model_specific_special_tokens", "name_or_path", "pad_to_multiple_of",
-    "pad_token_type_id", "post_processor", "slow_tokenizer_class", "special_tokens_map_file", "stride",
-    "tokenizer_file", "tokenizer_object", "truncation_strategy", "vocab_file",
+    "add_bos_token",
+    "add_eos_token",
+    "added_tokens_decoder",
+    "additional_special_tokens",
+    "backend",
+    "chat_template",
+    "device_map",
+    "extra_special_tokens",
+    "files_loaded",
+    "is_local",
+    "local_files_only",
+    "max_length",
+    "merges_file",
+    "model_specific_special_tokens",
+    "name_or_path",
+    "pad_to_multiple_of",
+    "pad_token_type_id",
+    "post_processor",
+    "slow_tokenizer_class",
+    "special_tokens_map_file",
+    "stride",
+    "tokenizer_file",
+    "tokenizer_object",
+    "truncation_strategy",
+    "vocab_file",
+}
+
+
+# Family options readable as attributes (``tokenizer.do_lower_case``), as on the reference classes.
+_FAMILY_OPTIONS = {
+    "do_lower_case",
+    "strip_accents",
+    "tokenize_chinese_chars",
+    "do_basic_tokenize",
+    "never_split",
+    "trim_offsets",
+    "legacy",
+    "errors",
+    "use_default_system_prompt",
 }
 
 
@@ -172,7 +212,9 @@ class BatchEncoding(dict):
         try:
             return dict.__getitem__(self, item)
         except KeyError:
-            raise AttributeError(f"BatchEncoding has no key or attribute {item!r}; keys: {list(self.keys())}") from None
+            raise AttributeError(
+                f"BatchEncoding has no key or attribute {item!r}; keys: {list(self.keys())}"
+            ) from None
 
     def __reduce__(self) -> tuple:
         return (type(self), (dict(self), self._encodings, None, False, self._n_sequences))
@@ -207,7 +249,9 @@ class BatchEncoding(dict):
 
     def _encoding(self, batch_index: int, method: str) -> Encoding:
         if not self._encodings:
-            raise ValueError(f"{method}() needs backend encodings; this BatchEncoding has none (e.g. built by pad())")
+            raise ValueError(
+                f"{method}() needs backend encodings; this BatchEncoding has none (e.g. built by pad())"
+            )
         if batch_index < 0:
             batch_index += len(self._encodings)
         return self._encodings[batch_index]
@@ -280,7 +324,9 @@ class BatchEncoding(dict):
         batch_index, char_index = self._split(batch_or_char_index, char_index)
         return self._encoding(batch_index, "char_to_word").char_to_word(char_index, sequence_index)
 
-    def convert_to_tensors(self, tensor_type: str | None = None, prepend_batch_axis: bool = False) -> BatchEncoding:
+    def convert_to_tensors(
+        self, tensor_type: str | None = None, prepend_batch_axis: bool = False
+    ) -> BatchEncoding:
         """Convert the values to torch tensors ("pt") or numpy arrays ("np") in place.
 
         Raises:
@@ -309,11 +355,15 @@ class BatchEncoding(dict):
                 return isinstance(value, np.ndarray)
 
             def as_tensor(value: Any) -> Any:
-                if isinstance(value, (list, tuple)) and value and isinstance(value[0], (list, tuple, np.ndarray)):
-                    if len({len(item) for item in value}) > 1:
-                        ragged = np.empty(len(value), dtype=object)
-                        ragged[:] = [np.asarray(item) for item in value]
-                        return ragged
+                if (
+                    isinstance(value, (list, tuple))
+                    and value
+                    and isinstance(value[0], (list, tuple, np.ndarray))
+                    and len({len(item) for item in value}) > 1
+                ):
+                    ragged = np.empty(len(value), dtype=object)
+                    ragged[:] = [np.asarray(item) for item in value]
+                    return ragged
                 return np.asarray(value, dtype=np.int64 if _all_empty(value) else None)
 
         for key, value in list(self.items()):
@@ -338,7 +388,9 @@ class BatchEncoding(dict):
                 if hasattr(value, "to") and callable(value.to):
                     self[key] = value.to(device=device, non_blocking=non_blocking)
         else:
-            logger.warning("BatchEncoding.to() takes a device (str, int or torch.device), not %r; nothing moved", device)
+            logger.warning(
+                "BatchEncoding.to() takes a device (str, int or torch.device), not %r; nothing moved", device
+            )
         return self
 
 
@@ -429,7 +481,7 @@ def _to_python_ids(token_ids: Any) -> Any:
     if isinstance(token_ids, tuple):
         token_ids = list(token_ids)
     if isinstance(token_ids, list) and token_ids and hasattr(token_ids[0], "tolist"):
-        token_ids = [item.tolist() for item in token_ids]
+        token_ids = [item.tolist() if hasattr(item, "tolist") else item for item in token_ids]
     return token_ids
 
 
@@ -441,7 +493,9 @@ def _special_property(name: str) -> property:
     def setter(self: Tokenizer, value: str | AddedToken | None) -> None:
         self._set_special_token(name, value, add_to_vocab=True)
 
-    return property(getter, setter, doc=f"The {name.replace('_', ' ')} (str) or None; assigning adds it if new.")
+    return property(
+        getter, setter, doc=f"The {name.replace('_', ' ')} (str) or None; assigning adds it if new."
+    )
 
 
 def _special_id_property(name: str) -> property:
@@ -450,7 +504,9 @@ def _special_id_property(name: str) -> property:
         return None if value is None else self.convert_tokens_to_ids(str(value))
 
     def setter(self: Tokenizer, value: int | None) -> None:
-        self._set_special_token(name, None if value is None else self._token_for_id(value), add_to_vocab=False)
+        self._set_special_token(
+            name, None if value is None else self._token_for_id(value), add_to_vocab=False
+        )
 
     return property(getter, setter, doc=f"Id of the {name.replace('_', ' ')}, or None.")
 
@@ -515,7 +571,9 @@ class Tokenizer:
                 raise TypeError(
                     f"tokenizer_object must be a tokenizers.Tokenizer, got {type(tokenizer_object).__name__}"
                 )
-            backend = BackendTokenizer.from_str(tokenizer_object.to_str()) if copy_backend else tokenizer_object
+            backend = (
+                BackendTokenizer.from_str(tokenizer_object.to_str()) if copy_backend else tokenizer_object
+            )
         elif tokenizer_file is not None:
             path = Path(tokenizer_file)
             if not path.is_file():
@@ -560,7 +618,9 @@ class Tokenizer:
         self.verbose = bool(kwargs.pop("verbose", False))
 
         self._special_token_names = list(SPECIAL_TOKENS_ATTRIBUTES)
-        self._special_tokens_map: dict[str, str | AddedToken | None] = dict.fromkeys(SPECIAL_TOKENS_ATTRIBUTES)
+        self._special_tokens_map: dict[str, str | AddedToken | None] = dict.fromkeys(
+            SPECIAL_TOKENS_ATTRIBUTES
+        )
         self._extra_special_tokens: list[str | AddedToken] = []
         model_specific = dict(kwargs.pop("model_specific_special_tokens", None) or {})
         for key in list(kwargs):
@@ -584,7 +644,9 @@ class Tokenizer:
                 model_specific[key] = kwargs.pop(key)
         for key, value in model_specific.items():
             if not isinstance(value, (str, AddedToken)):
-                raise TypeError(f"special token {key} must be a str or an AddedToken, got {type(value).__name__}")
+                raise TypeError(
+                    f"special token {key} must be a str or an AddedToken, got {type(value).__name__}"
+                )
             if key not in self._special_token_names:
                 self._special_token_names.append(key)
             self._special_tokens_map[key] = value
@@ -647,7 +709,9 @@ class Tokenizer:
         backend.add_tokens(tokens)
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *init_inputs: Any, **kwargs: Any) -> Tokenizer:
+    def from_pretrained(
+        cls, pretrained_model_name_or_path: str | os.PathLike, *init_inputs: Any, **kwargs: Any
+    ) -> Tokenizer:
         """Load the tokenizer of a checkpoint (local folder, HF cache, packaged model or Hub id).
 
         The tokenizer family (BERT WordPiece, GPT-2/RoBERTa byte-level BPE, Llama SentencePiece, ...)
@@ -678,7 +742,9 @@ class Tokenizer:
         config_path = ckpt.get(TOKENIZER_CONFIG_FILE)
         tok_config = _read_json(config_path) if config_path is not None else {}
         if not isinstance(tok_config, dict):
-            raise ValueError(f"{str(config_path)!r} must hold a JSON object, got {type(tok_config).__name__}")
+            raise ValueError(  # noqa: TRY004 - bad file content, not a bad argument
+                f"{str(config_path)!r} must hold a JSON object, got {type(tok_config).__name__}"
+            )
         json_path = ckpt.get(TOKENIZER_FILE)
         json_text = json_path.read_text(encoding="utf-8") if json_path is not None else None
         try:
@@ -695,12 +761,14 @@ class Tokenizer:
             model_type = None
             if model_config is not None:
                 model_type = (
-                    model_config.get("model_type") if isinstance(model_config, Mapping)
+                    model_config.get("model_type")
+                    if isinstance(model_config, Mapping)
                     else getattr(model_config, "model_type", None)
                 )
                 if hub_class is None:
                     hub_class = (
-                        model_config.get("tokenizer_class") if isinstance(model_config, Mapping)
+                        model_config.get("tokenizer_class")
+                        if isinstance(model_config, Mapping)
                         else getattr(model_config, "tokenizer_class", None)
                     )
             else:
@@ -721,7 +789,9 @@ class Tokenizer:
         conv.family_special_token_objects(family, init_kwargs)
 
         if json_path is not None:
-            backend, family = conv.backend_from_tokenizer_json(json_path, family, init_kwargs, json_text, json_data)
+            backend, family = conv.backend_from_tokenizer_json(
+                json_path, family, init_kwargs, json_text, json_data
+            )
         else:
             files = cls._vocab_files(ckpt, family)
             backend = conv.backend_from_vocab_files(files, family, init_kwargs)
@@ -756,25 +826,17 @@ class Tokenizer:
     @staticmethod
     def _vocab_files(ckpt: Any, family: str) -> dict[str, Path]:
         """Locate the vocabulary files a family needs when there is no tokenizer.json."""
-        if family in ("bert", "distilbert", "mpnet"):
-            wanted = [("vocab.txt",)]
-        elif family in ("gpt2", "roberta"):
-            wanted = [("vocab.json", "merges.txt")]
-        elif family in ("llama", "generic"):
-            wanted = [("tokenizer.model",), ("spiece.model",), ("sentencepiece.bpe.model",)]
-        else:
-            wanted = []
+        wanted = conv.FAMILIES[family].vocab_files
         for names in wanted:
             paths = {name: ckpt.get(name) for name in names}
             if all(path is not None for path in paths.values()):
                 if names[0].endswith(".model"):
                     return {"spm": paths[names[0]]}
                 return paths  # type: ignore[return-value]
-        needed = " or ".join("+".join(names) for names in wanted) or "tokenizer.json"
+        needed = f" or {' or '.join('+'.join(names) for names in wanted)}" if wanted else ""
         raise FileNotFoundError(
-            f"{ckpt.name!r} has no tokenizer: looked for {TOKENIZER_FILE} or {needed} "
-            f"(for a {conv.FAMILIES[family].class_name}). Looked in:\n"
-            + "\n".join(f"  - {place}" for place in ckpt.searched)
+            f"{ckpt.name!r} has no tokenizer: a {conv.FAMILIES[family].class_name} needs {TOKENIZER_FILE}{needed}. "
+            "Looked in:\n" + "\n".join(f"  - {place}" for place in ckpt.searched)
         )
 
     @staticmethod
@@ -802,7 +864,9 @@ class Tokenizer:
                 if isinstance(token, dict):
                     token = AddedToken(**{k: v for k, v in token.items() if k != "__type"})
                 if not isinstance(token, AddedToken):
-                    raise TypeError(f"added_tokens_decoder[{index}] must be a dict or an AddedToken, got {type(token).__name__}")
+                    raise TypeError(
+                        f"added_tokens_decoder[{index}] must be a dict or an AddedToken, got {type(token).__name__}"
+                    )
                 added_decoder[int(index)] = token
                 added_map[str(token)] = token
         else:
@@ -830,7 +894,9 @@ class Tokenizer:
                 specials.update(str(t) for t in (extras.values() if isinstance(extras, dict) else extras))
                 for content, index in _read_json(added_path).items():
                     special = content in specials
-                    token = AddedToken(content, rstrip=False, lstrip=False, normalized=not special, special=special)
+                    token = AddedToken(
+                        content, rstrip=False, lstrip=False, normalized=not special, special=special
+                    )
                     added_decoder[int(index)] = token
                     added_map[content] = token
             if json_data is not None:
@@ -870,6 +936,9 @@ class Tokenizer:
                 if value is None:
                     return None
                 return self.convert_tokens_to_ids(str(value)) if key != base else str(value)
+        options = self.__dict__.get("init_kwargs")
+        if options is not None and key in _FAMILY_OPTIONS and key in options:
+            return options[key]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {key!r}")
 
     def _set_special_token(self, name: str, value: str | AddedToken | None, add_to_vocab: bool) -> None:
@@ -877,9 +946,16 @@ class Tokenizer:
             raise TypeError(f"{name} must be a str, an AddedToken or None; got {type(value).__name__}")
         self._special_tokens_map[name] = value
         if add_to_vocab and value is not None and self._tokenizer.token_to_id(str(value)) is None:
-            token = value if isinstance(value, AddedToken) else AddedToken(value, special=True, normalized=False)
+            token = (
+                value if isinstance(value, AddedToken) else AddedToken(value, special=True, normalized=False)
+            )
             self._tokenizer.add_special_tokens([token])
-            logger.info("Added %r to the vocabulary as %s (id %d)", str(value), name, self._tokenizer.token_to_id(str(value)))
+            logger.info(
+                "Added %r to the vocabulary as %s (id %d)",
+                str(value),
+                name,
+                self._tokenizer.token_to_id(str(value)),
+            )
 
     def _token_for_id(self, index: Any) -> str:
         if not isinstance(index, Integral) or isinstance(index, bool):
@@ -897,7 +973,9 @@ class Tokenizer:
     @extra_special_tokens.setter
     def extra_special_tokens(self, value: list[str | AddedToken] | None) -> None:
         if value is not None and not isinstance(value, (list, tuple)):
-            raise TypeError(f"extra_special_tokens must be a list of str or AddedToken, got {type(value).__name__}")
+            raise TypeError(
+                f"extra_special_tokens must be a list of str or AddedToken, got {type(value).__name__}"
+            )
         self._extra_special_tokens = list(value or [])
 
     additional_special_tokens = extra_special_tokens
@@ -957,7 +1035,9 @@ class Tokenizer:
         if not special_tokens_dict:
             return 0
         if not isinstance(special_tokens_dict, Mapping):
-            raise TypeError(f"add_special_tokens takes a dict like {{'pad_token': '[PAD]'}}, got {type(special_tokens_dict).__name__}")
+            raise TypeError(
+                f"add_special_tokens takes a dict like {{'pad_token': '[PAD]'}}, got {type(special_tokens_dict).__name__}"
+            )
         tokens = dict(special_tokens_dict)
         if "additional_special_tokens" in tokens and not tokens.get("extra_special_tokens"):
             tokens["extra_special_tokens"] = tokens.pop("additional_special_tokens")
@@ -967,10 +1047,14 @@ class Tokenizer:
             if key not in allowed:
                 raise ValueError(f"{key!r} is not a special token key; valid keys: {allowed}")
             if key in ("extra_special_tokens", "additional_special_tokens"):
-                if not isinstance(value, (list, tuple)) or not all(isinstance(t, (str, AddedToken)) for t in value):
+                if not isinstance(value, (list, tuple)) or not all(
+                    isinstance(t, (str, AddedToken)) for t in value
+                ):
                     raise TypeError(f"{key} must be a list of str or AddedToken, got {value!r}")
                 new = [
-                    AddedToken(t, rstrip=False, lstrip=False, normalized=False, special=True) if isinstance(t, str) else t
+                    AddedToken(t, rstrip=False, lstrip=False, normalized=False, special=True)
+                    if isinstance(t, str)
+                    else t
                     for t in value
                     if replace_extra_special_tokens or str(t) not in self.extra_special_tokens
                 ]
@@ -988,11 +1072,15 @@ class Tokenizer:
                 to_add.append(value)
         return self.add_tokens(to_add, special_tokens=True)
 
-    def add_tokens(self, new_tokens: str | AddedToken | list[str | AddedToken], special_tokens: bool = False) -> int:
-        """Add tokens to the vocabulary (those already present are skipped).
+    def add_tokens(
+        self, new_tokens: str | AddedToken | list[str | AddedToken], special_tokens: bool = False
+    ) -> int:
+        """Add tokens to the vocabulary; they are matched whole, before normalization if not ``normalized``.
+
+        A token already in the base vocabulary keeps its id; one already added is skipped.
 
         Returns:
-            How many tokens were added.
+            How many tokens were registered (as the reference counts: base-vocabulary tokens included).
         """
         if not new_tokens:
             return 0
@@ -1000,7 +1088,9 @@ class Tokenizer:
             new_tokens = [new_tokens]
         for token in new_tokens:
             if not isinstance(token, (str, AddedToken)):
-                raise TypeError(f"tokens to add must be str or AddedToken, got {type(token).__name__}: {token!r}")
+                raise TypeError(
+                    f"tokens to add must be str or AddedToken, got {type(token).__name__}: {token!r}"
+                )
         with self._lock:
             if special_tokens:
                 return self._tokenizer.add_special_tokens(list(new_tokens))
@@ -1041,7 +1131,9 @@ class Tokenizer:
             special.append((bos, self.bos_token_id))
         if add_eos:
             special.append((eos, self.eos_token_id))
-        self._tokenizer.post_processor = processors.TemplateProcessing(single=single, pair=pair, special_tokens=special)
+        self._tokenizer.post_processor = processors.TemplateProcessing(
+            single=single, pair=pair, special_tokens=special
+        )
 
     # ---- vocabulary ------------------------------------------------------------------------
 
@@ -1117,7 +1209,9 @@ class Tokenizer:
         unk = self._special_tokens_map.get("unk_token")
         return None if unk is None else self._tokenizer.token_to_id(str(unk))
 
-    def convert_ids_to_tokens(self, ids: int | list[int], skip_special_tokens: bool = False) -> str | list[str] | None:
+    def convert_ids_to_tokens(
+        self, ids: int | list[int], skip_special_tokens: bool = False
+    ) -> str | list[str] | None:
         """Id(s) -> token string(s); ``skip_special_tokens`` drops special tokens from a list."""
         ids = _to_python_ids(ids)
         if isinstance(ids, Integral):
@@ -1195,15 +1289,21 @@ class Tokenizer:
                 out.extend(value if what == "ids" else [type_id if what == "types" else 1] * len(value))
         return out
 
-    def build_inputs_with_special_tokens(self, token_ids_0: list[int], token_ids_1: list[int] | None = None) -> list[int]:
+    def build_inputs_with_special_tokens(
+        self, token_ids_0: list[int], token_ids_1: list[int] | None = None
+    ) -> list[int]:
         """Add the special tokens the tokenizer's post-processor adds around one or two sequences."""
-        return self._apply_template(list(token_ids_0), None if token_ids_1 is None else list(token_ids_1), "ids")
+        return self._apply_template(
+            list(token_ids_0), None if token_ids_1 is None else list(token_ids_1), "ids"
+        )
 
     def create_token_type_ids_from_sequences(
         self, token_ids_0: list[int], token_ids_1: list[int] | None = None
     ) -> list[int]:
         """Token type ids matching ``build_inputs_with_special_tokens``."""
-        return self._apply_template(list(token_ids_0), None if token_ids_1 is None else list(token_ids_1), "types")
+        return self._apply_template(
+            list(token_ids_0), None if token_ids_1 is None else list(token_ids_1), "types"
+        )
 
     def get_special_tokens_mask(
         self,
@@ -1221,7 +1321,9 @@ class Tokenizer:
                 raise ValueError("token_ids_1 must be None when already_has_special_tokens=True")
             special = set(self.all_special_ids)
             return [1 if int(index) in special else 0 for index in token_ids_0]
-        return self._apply_template(list(token_ids_0), None if token_ids_1 is None else list(token_ids_1), "mask")
+        return self._apply_template(
+            list(token_ids_0), None if token_ids_1 is None else list(token_ids_1), "mask"
+        )
 
     # ---- encoding --------------------------------------------------------------------------
 
@@ -1396,7 +1498,9 @@ class Tokenizer:
         if return_attention_mask is None:
             return_attention_mask = "attention_mask" in self.model_input_names
 
-        is_pair = text_pair is not None or (bool(inputs) and isinstance(inputs[0], tuple) and not is_split_into_words)
+        is_pair = text_pair is not None or (
+            bool(inputs) and isinstance(inputs[0], tuple) and not is_split_into_words
+        )
         if truncation_strategy != "do_not_truncate" and max_length is not None:
             added = self._tokenizer.num_special_tokens_to_add(is_pair) if add_special_tokens else 0
             if stride > 0 and stride >= max_length - added:
@@ -1430,8 +1534,11 @@ class Tokenizer:
             except TypeError as err:
                 raise TokenizerInputError(
                     f"cannot encode this input ({_describe(text)}): every text must be a str"
-                    + (" and every pre-split word a str" if is_split_into_words else
-                       " (pass is_split_into_words=True for lists of words)")
+                    + (
+                        " and every pre-split word a str"
+                        if is_split_into_words
+                        else " (pass is_split_into_words=True for lists of words)"
+                    )
                     + f". Backend said: {err}"
                 ) from err
             except Exception as err:  # the Rust backend raises plain Exceptions
@@ -1480,7 +1587,10 @@ class Tokenizer:
                 )
 
         if not is_batched and return_tensors is None and not return_overflowing_tokens:
-            data = {key: value[0] if value and isinstance(value[0], list) else value for key, value in data.items()}
+            data = {
+                key: value[0] if value and isinstance(value[0], list) else value
+                for key, value in data.items()
+            }
             return BatchEncoding(data, flat)
         return BatchEncoding(data, flat, tensor_type=return_tensors)
 
@@ -1553,22 +1663,32 @@ class Tokenizer:
         """
         if tokenizer_kwargs:
             options = {
-                "add_special_tokens": add_special_tokens, "padding": padding, "truncation": truncation,
-                "max_length": max_length, "stride": stride, "is_split_into_words": is_split_into_words,
-                "pad_to_multiple_of": pad_to_multiple_of, "padding_side": padding_side,
-                "return_tensors": return_tensors, "return_token_type_ids": return_token_type_ids,
+                "add_special_tokens": add_special_tokens,
+                "padding": padding,
+                "truncation": truncation,
+                "max_length": max_length,
+                "stride": stride,
+                "is_split_into_words": is_split_into_words,
+                "pad_to_multiple_of": pad_to_multiple_of,
+                "padding_side": padding_side,
+                "return_tensors": return_tensors,
+                "return_token_type_ids": return_token_type_ids,
                 "return_attention_mask": return_attention_mask,
                 "return_overflowing_tokens": return_overflowing_tokens,
                 "return_special_tokens_mask": return_special_tokens_mask,
-                "return_offsets_mapping": return_offsets_mapping, "return_length": return_length,
-                "verbose": verbose, "split_special_tokens": split_special_tokens,
+                "return_offsets_mapping": return_offsets_mapping,
+                "return_length": return_length,
+                "verbose": verbose,
+                "split_special_tokens": split_special_tokens,
                 "max_target_length": max_target_length,
             }
             options.update(tokenizer_kwargs)
             options.update(kwargs)
             return self(text, text_pair, text_target, text_pair_target, **options)
         for key in kwargs:
-            self._warn_once(f"kwarg-{key}", f"Keyword argument {key!r} is not used by the tokenizer and was ignored.")
+            self._warn_once(
+                f"kwarg-{key}", f"Keyword argument {key!r} is not used by the tokenizer and was ignored."
+            )
         if text is None and text_target is None:
             raise ValueError("Nothing to tokenize: pass text=... or text_target=... (both are None).")
         padding_strategy, truncation_strategy, max_length = self._resolve_strategies(
@@ -1624,9 +1744,16 @@ class Tokenizer:
         allowed = {"is_split_into_words", "pad_to_multiple_of", "verbose", "split_special_tokens"}
         extra = {key: value for key, value in kwargs.items() if key in allowed}
         return self._encode_plus(
-            text, text_pair, add_special_tokens=add_special_tokens, padding_strategy=padding_strategy,
-            truncation_strategy=truncation_strategy, max_length=max_length, stride=stride,
-            padding_side=padding_side, return_tensors=return_tensors, **extra,
+            text,
+            text_pair,
+            add_special_tokens=add_special_tokens,
+            padding_strategy=padding_strategy,
+            truncation_strategy=truncation_strategy,
+            max_length=max_length,
+            stride=stride,
+            padding_side=padding_side,
+            return_tensors=return_tensors,
+            **extra,
         )["input_ids"]
 
     def encode_plus(self, text: Any, text_pair: Any = None, **kwargs: Any) -> BatchEncoding:
@@ -1641,7 +1768,9 @@ class Tokenizer:
             )
         return self(list(batch_text_or_text_pairs), **kwargs)
 
-    def tokenize(self, text: str, pair: str | None = None, add_special_tokens: bool = False, **kwargs: Any) -> list[str]:
+    def tokenize(
+        self, text: str, pair: str | None = None, add_special_tokens: bool = False, **kwargs: Any
+    ) -> list[str]:
         """Token strings of ``text`` (special tokens only with ``add_special_tokens=True``)."""
         allowed = {"is_split_into_words", "split_special_tokens"}
         extra = {key: value for key, value in kwargs.items() if key in allowed}
@@ -1681,8 +1810,16 @@ class Tokenizer:
         ``input_ids``, ``attention_mask``, ``token_type_ids`` and ``special_tokens_mask`` are padded;
         other keys are kept as they are. Tensor inputs come back as tensors of the same kind.
         """
-        if isinstance(encoded_inputs, (list, tuple)) and encoded_inputs and isinstance(encoded_inputs[0], Mapping):
-            encoded_inputs = {key: [example[key] for example in encoded_inputs] for key in encoded_inputs[0].keys()}
+        if (
+            isinstance(encoded_inputs, (list, tuple))
+            and encoded_inputs
+            and isinstance(encoded_inputs[0], Mapping)
+        ):
+            encoded_inputs = {
+                # .keys() explicitly: some Mapping types (e.g. TensorDict) iterate differently
+                key: [example[key] for example in encoded_inputs]
+                for key in encoded_inputs[0].keys()  # noqa: SIM118
+            }
         if not isinstance(encoded_inputs, Mapping):
             raise TypeError(
                 f"pad() takes a dict of lists or a list of dicts, got {type(encoded_inputs).__name__}"
@@ -1710,14 +1847,23 @@ class Tokenizer:
             elif kind == "numpy":
                 return_tensors = return_tensors or "np"
             else:
-                raise TypeError(f"cannot pad values of type {type(first).__name__}; use lists, numpy arrays or torch tensors")
+                raise TypeError(
+                    f"cannot pad values of type {type(first).__name__}; use lists, numpy arrays or torch tensors"
+                )
             encoded_inputs = {key: _to_python_ids(value) for key, value in encoded_inputs.items()}
         padding_strategy, _, max_length = self._resolve_strategies(padding, None, max_length, verbose=verbose)
         if padding_strategy == "max_length" and max_length is None:
             padding_strategy = "do_not_pad"
         required = encoded_inputs[main]
         if required and not isinstance(required[0], (list, tuple)):
-            padded = self._pad_one(encoded_inputs, max_length, padding_strategy, pad_to_multiple_of, padding_side, return_attention_mask)
+            padded = self._pad_one(
+                encoded_inputs,
+                max_length,
+                padding_strategy,
+                pad_to_multiple_of,
+                padding_side,
+                return_attention_mask,
+            )
             return BatchEncoding(padded, tensor_type=return_tensors)
         batch_size = len(required)
         for key, value in encoded_inputs.items():
@@ -1729,7 +1875,9 @@ class Tokenizer:
         batch: dict[str, list[Any]] = {}
         for index in range(batch_size):
             example = {key: value[index] for key, value in encoded_inputs.items()}
-            padded = self._pad_one(example, max_length, padding_strategy, pad_to_multiple_of, padding_side, return_attention_mask)
+            padded = self._pad_one(
+                example, max_length, padding_strategy, pad_to_multiple_of, padding_side, return_attention_mask
+            )
             for key, value in padded.items():
                 batch.setdefault(key, []).append(value)
         if preserved_mask is not None:
@@ -1790,14 +1938,26 @@ class Tokenizer:
     def clean_up_tokenization(text: str) -> str:
         """Remove spaces before punctuation and English contractions (" ." -> ".", " n't" -> "n't")."""
         for before, after in (
-            (" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
-            (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"),
+            (" .", "."),
+            (" ?", "?"),
+            (" !", "!"),
+            (" ,", ","),
+            (" ' ", "'"),
+            (" n't", "n't"),
+            (" 'm", "'m"),
+            (" 's", "'s"),
+            (" 've", "'ve"),
+            (" 're", "'re"),
         ):
             text = text.replace(before, after)
         return text
 
     def _cleanup(self, texts: list[str], clean_up_tokenization_spaces: bool | None) -> list[str]:
-        cleanup = self.clean_up_tokenization_spaces if clean_up_tokenization_spaces is None else clean_up_tokenization_spaces
+        cleanup = (
+            self.clean_up_tokenization_spaces
+            if clean_up_tokenization_spaces is None
+            else clean_up_tokenization_spaces
+        )
         if not cleanup:
             return texts
         if (
@@ -1815,18 +1975,26 @@ class Tokenizer:
     @staticmethod
     def _check_ids(ids: Any) -> list[int]:
         if isinstance(ids, Integral) and not isinstance(ids, bool):
-            ids = [int(ids)]
+            return [int(ids)]
         if not isinstance(ids, list):
-            raise TypeError(f"token ids must be an int, a list of ints, a tensor or an array; got {type(ids).__name__}")
-        for index in ids:
-            if not isinstance(index, Integral) or isinstance(index, bool):
-                raise TypeError(f"token ids must be ints, got {type(index).__name__}: {index!r}")
-            if index < 0:
-                raise ValueError(
-                    f"token ids must be non-negative, got {index} (replace label padding such as -100 with the "
-                    "pad token id before decoding)"
-                )
+            raise TypeError(
+                f"token ids must be an int, a list of ints, a tensor or an array; got {type(ids).__name__}"
+            )
         return ids
+
+    @staticmethod
+    def _decode_error(sequences: list[list[Any]], err: Exception) -> Exception:
+        """A clear error for ids the backend refused (only computed on failure)."""
+        for ids in sequences:
+            for index in ids:
+                if not isinstance(index, Integral) or isinstance(index, bool):
+                    return TypeError(f"token ids must be ints, got {type(index).__name__}: {index!r}")
+                if index < 0:
+                    return ValueError(
+                        f"token ids must be non-negative, got {index} (replace label padding such as -100 with "
+                        "the pad token id before decoding)"
+                    )
+        return ValueError(f"cannot decode these token ids: {err}")
 
     def decode(
         self,
@@ -1840,7 +2008,10 @@ class Tokenizer:
         if isinstance(ids, list) and ids and isinstance(ids[0], (list, tuple)):
             return self.batch_decode(ids, skip_special_tokens, clean_up_tokenization_spaces)
         ids = self._check_ids(ids)
-        text = self._tokenizer.decode(ids, skip_special_tokens=skip_special_tokens)
+        try:
+            text = self._tokenizer.decode(ids, skip_special_tokens=skip_special_tokens)
+        except (TypeError, OverflowError, ValueError) as err:
+            raise self._decode_error([ids], err) from err
         return self._cleanup([text], clean_up_tokenization_spaces)[0]
 
     def batch_decode(
@@ -1856,8 +2027,11 @@ class Tokenizer:
             return [self.decode(sequences, skip_special_tokens, clean_up_tokenization_spaces)]
         if isinstance(sequences, Integral):
             return [self.decode(sequences, skip_special_tokens, clean_up_tokenization_spaces)]
-        checked = [self._check_ids(list(seq)) for seq in sequences]
-        texts = self._tokenizer.decode_batch(checked, skip_special_tokens=skip_special_tokens)
+        checked = [seq if isinstance(seq, list) else list(seq) for seq in sequences]
+        try:
+            texts = self._tokenizer.decode_batch(checked, skip_special_tokens=skip_special_tokens)
+        except (TypeError, OverflowError, ValueError) as err:
+            raise self._decode_error(checked, err) from err
         return self._cleanup(texts, clean_up_tokenization_spaces)
 
     # ---- saving ----------------------------------------------------------------------------
@@ -1903,9 +2077,13 @@ class Tokenizer:
             Paths of the written files.
         """
         if push_to_hub:
-            raise ValueError("push_to_hub=True is not supported; upload the saved folder with huggingface_hub")
+            raise ValueError(
+                "push_to_hub=True is not supported; upload the saved folder with huggingface_hub"
+            )
         if legacy_format:
-            raise ValueError("legacy_format=True (slow-tokenizer vocabulary files) is not supported; use the default")
+            raise ValueError(
+                "legacy_format=True (slow-tokenizer vocabulary files) is not supported; use the default"
+            )
         directory = Path(save_directory)
         if directory.exists() and not directory.is_dir():
             raise ValueError(f"save_directory {str(directory)!r} is a file; expected a folder")
@@ -1926,7 +2104,8 @@ class Tokenizer:
         written = []
         paths = {
             TOKENIZER_CONFIG_FILE: json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-            SPECIAL_TOKENS_MAP_FILE: json.dumps(special_map, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+            SPECIAL_TOKENS_MAP_FILE: json.dumps(special_map, indent=2, sort_keys=True, ensure_ascii=False)
+            + "\n",
             TOKENIZER_FILE: tokenizer_json,
         }
         if isinstance(self.chat_template, str):

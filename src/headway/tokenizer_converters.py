@@ -66,6 +66,7 @@ _BERT_DEFAULTS = {
     "tokenize_chinese_chars": True,
     "strip_accents": None,
 }
+_SPM_FILES = (("tokenizer.model",), ("spiece.model",), ("sentencepiece.bpe.model",))
 _ROBERTA_TOKENS = {
     "bos_token": "<s>",
     "eos_token": "</s>",
@@ -86,22 +87,37 @@ FAMILIES: dict[str, Family] = {
         vocab_files=(("vocab.txt",),),
     ),
     "distilbert": Family(
-        "distilbert", "DistilBertTokenizer", "WordPiece", defaults=_BERT_DEFAULTS, vocab_files=(("vocab.txt",),)
+        "distilbert",
+        "DistilBertTokenizer",
+        "WordPiece",
+        defaults=_BERT_DEFAULTS,
+        vocab_files=(("vocab.txt",),),
     ),
     "mpnet": Family(
         "mpnet",
         "MPNetTokenizer",
         "WordPiece",
-        defaults={**_ROBERTA_TOKENS, "unk_token": "[UNK]", "do_lower_case": True,
-                  "tokenize_chinese_chars": True, "strip_accents": None},
+        defaults={
+            **_ROBERTA_TOKENS,
+            "unk_token": "[UNK]",
+            "do_lower_case": True,
+            "tokenize_chinese_chars": True,
+            "strip_accents": None,
+        },
         vocab_files=(("vocab.txt",),),
     ),
     "gpt2": Family(
         "gpt2",
         "GPT2Tokenizer",
         "BPE",
-        defaults={"unk_token": "<|endoftext|>", "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>",
-                  "pad_token": None, "add_prefix_space": False, "errors": "replace"},
+        defaults={
+            "unk_token": "<|endoftext|>",
+            "bos_token": "<|endoftext|>",
+            "eos_token": "<|endoftext|>",
+            "pad_token": None,
+            "add_prefix_space": False,
+            "errors": "replace",
+        },
         vocab_files=(("vocab.json", "merges.txt"),),
     ),
     "roberta": Family(
@@ -116,9 +132,14 @@ FAMILIES: dict[str, Family] = {
         "LlamaTokenizer",
         "BPE",
         padding_side="left",
-        defaults={"unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>",
-                  "clean_up_tokenization_spaces": False, "use_default_system_prompt": False},
-        vocab_files=(("tokenizer.model",),),
+        defaults={
+            "unk_token": "<unk>",
+            "bos_token": "<s>",
+            "eos_token": "</s>",
+            "clean_up_tokenization_spaces": False,
+            "use_default_system_prompt": False,
+        },
+        vocab_files=_SPM_FILES,
     ),
     "xlm_roberta": Family(
         "xlm_roberta",
@@ -130,7 +151,7 @@ FAMILIES: dict[str, Family] = {
         "generic",
         "PreTrainedTokenizerFast",
         None,
-        vocab_files=(("tokenizer.model",),),
+        vocab_files=_SPM_FILES,
     ),
 }
 
@@ -173,8 +194,23 @@ for _cls, _types in {
         _MODEL_TYPE_TO_CLASS[_t] = _cls
 # Model types whose Hub ``tokenizer_class`` the reference ignores in favour of the registered class.
 _INCORRECT_HUB_CLASS = {
-    "arctic", "fuyu", "internlm2", "internlm3", "jamba", "llava", "llava_next", "minicpm3", "minicpmv",
-    "modernbert", "modernbert-decoder", "nemotron", "phi3", "phi3_v", "phimoe", "smolvlm", "vipllava",
+    "arctic",
+    "fuyu",
+    "internlm2",
+    "internlm3",
+    "jamba",
+    "llava",
+    "llava_next",
+    "minicpm3",
+    "minicpmv",
+    "modernbert",
+    "modernbert-decoder",
+    "nemotron",
+    "phi3",
+    "phi3_v",
+    "phimoe",
+    "smolvlm",
+    "vipllava",
 }
 
 
@@ -282,12 +318,12 @@ def _fields(buf: memoryview) -> Iterator[tuple[int, int, Any]]:
         if wire == 0:
             value, pos = _varint(buf, pos)
         elif wire == 1:
-            value, pos = buf[pos:pos + 8], pos + 8
+            value, pos = buf[pos : pos + 8], pos + 8
         elif wire == 2:
             length, pos = _varint(buf, pos)
-            value, pos = buf[pos:pos + length], pos + length
+            value, pos = buf[pos : pos + length], pos + length
         elif wire == 5:
-            value, pos = buf[pos:pos + 4], pos + 4
+            value, pos = buf[pos : pos + 4], pos + 4
         else:
             raise ValueError(f"unsupported protobuf wire type {wire}")
         if pos > end:
@@ -458,8 +494,9 @@ def _family_model_json(family: str, model_json: dict[str, Any], kwargs: dict[str
     raise ValueError(f"unknown tokenizer family {family!r}")
 
 
-def set_family_pipeline(family: str, backend: BackendTokenizer, kwargs: dict[str, Any],
-                        charsmap: str | bytes | None = None) -> None:
+def set_family_pipeline(
+    family: str, backend: BackendTokenizer, kwargs: dict[str, Any], charsmap: str | bytes | None = None
+) -> None:
     """Set the normalizer, pre-tokenizer and decoder a family uses (not the post-processor)."""
     if family in ("bert", "distilbert", "mpnet"):
         backend.normalizer = normalizers.BertNormalizer(
@@ -472,7 +509,9 @@ def set_family_pipeline(family: str, backend: BackendTokenizer, kwargs: dict[str
         backend.decoder = decoders.WordPiece(prefix="##")
     elif family in ("gpt2", "roberta"):
         backend.normalizer = None
-        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=bool(kwargs.get("add_prefix_space")))
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(
+            add_prefix_space=bool(kwargs.get("add_prefix_space"))
+        )
         backend.decoder = decoders.ByteLevel()
     elif family == "llama":
         add_prefix_space = kwargs.get("add_prefix_space")
@@ -495,13 +534,20 @@ def set_family_pipeline(family: str, backend: BackendTokenizer, kwargs: dict[str
         else:
             backend.normalizer = None
         backend.pre_tokenizer = pre_tokenizers.Sequence(
-            [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(replacement="▁", prepend_scheme=scheme)]
+            [
+                pre_tokenizers.WhitespaceSplit(),
+                pre_tokenizers.Metaspace(replacement="▁", prepend_scheme=scheme),
+            ]
         )
         backend.decoder = decoders.Metaspace(replacement="▁", prepend_scheme=scheme)
 
 
 def backend_from_tokenizer_json(
-    path: Path, family: str, kwargs: dict[str, Any], text: str | None = None, data: dict[str, Any] | None = None
+    path: Path,
+    family: str,
+    kwargs: dict[str, Any],
+    text: str | None = None,
+    data: dict[str, Any] | None = None,
 ) -> tuple[BackendTokenizer, str]:
     """Build the backend from ``tokenizer.json`` the way the family's reference class does.
 
@@ -532,7 +578,10 @@ def backend_from_tokenizer_json(
         if _model_kind(model_json) != wanted:
             logger.warning(
                 "%s is a %s tokenizer.json but the config names %s (a %s tokenizer); using the file as is",
-                path, _model_kind(model_json), FAMILIES[family].class_name, wanted,
+                path,
+                _model_kind(model_json),
+                FAMILIES[family].class_name,
+                wanted,
             )
             family = "generic"
     if family == "generic":
@@ -561,10 +610,7 @@ def backend_from_tokenizer_json(
     return backend, family
 
 
-
-def backend_from_vocab_files(
-    files: dict[str, Path], family: str, kwargs: dict[str, Any]
-) -> BackendTokenizer:
+def backend_from_vocab_files(files: dict[str, Path], family: str, kwargs: dict[str, Any]) -> BackendTokenizer:
     """Build the backend from vocabulary files (no ``tokenizer.json``).
 
     Args:
@@ -581,14 +627,20 @@ def backend_from_vocab_files(
     if "vocab.json" in files and family in ("gpt2", "roberta"):
         vocab, merges = BPE.read_file(str(files["vocab.json"]), str(files["merges.txt"]))
         backend = BackendTokenizer(
-            BPE(vocab, merges, dropout=None, continuing_subword_prefix="", end_of_word_suffix="", fuse_unk=False)
+            BPE(
+                vocab,
+                merges,
+                dropout=None,
+                continuing_subword_prefix="",
+                end_of_word_suffix="",
+                fuse_unk=False,
+            )
         )
         set_family_pipeline(family, backend, kwargs)
         return backend
     if "spm" in files and family in ("llama", "generic"):
         return _backend_from_sentencepiece(files["spm"], family, kwargs)
     raise ValueError(f"cannot build a {FAMILIES[family].class_name} from {sorted(files)}")
-
 
 
 def _backend_from_sentencepiece(path: Path, family: str, kwargs: dict[str, Any]) -> BackendTokenizer:
@@ -616,14 +668,23 @@ def _backend_from_sentencepiece(path: Path, family: str, kwargs: dict[str, Any])
     else:
         vocab = _rename_placeholders_dict(vocab, kwargs.get("added_tokens_decoder") or {})
         backend = BackendTokenizer(
-            BPE(vocab, merges, unk_token=spm.unk_piece, fuse_unk=True, byte_fallback=spm.byte_fallback, dropout=None)
+            BPE(
+                vocab,
+                merges,
+                unk_token=spm.unk_piece,
+                fuse_unk=True,
+                byte_fallback=spm.byte_fallback,
+                dropout=None,
+            )
         )
     steps = [normalizers.Replace(" ", "▁")]
     if spm.precompiled_charsmap:
         steps.insert(0, normalizers.Precompiled(spm.precompiled_charsmap))
     backend.normalizer = normalizers.Sequence(steps)
     if spm.byte_fallback:
-        backend.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+        backend.decoder = decoders.Sequence(
+            [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()]
+        )
     else:
         backend.decoder = decoders.Sequence([decoders.Replace("▁", " ")])
     if spm.bos_id >= 0:
@@ -649,7 +710,9 @@ def _rename_placeholders_dict(vocab: dict[str, int], added: dict[int, Any]) -> d
     return vocab
 
 
-def _rename_placeholders_list(vocab: list[tuple[str, float]], added: dict[int, Any]) -> list[tuple[str, float]]:
+def _rename_placeholders_list(
+    vocab: list[tuple[str, float]], added: dict[int, Any]
+) -> list[tuple[str, float]]:
     if not added:
         return vocab
     present = {piece for piece, _ in vocab}
@@ -682,7 +745,9 @@ def family_post_processor(family: str, tok: Any, kwargs: dict[str, Any]) -> Any 
     if family == "mpnet":
         cls_id = tok.cls_token_id if tok.cls_token_id is not None else 0
         sep_id = tok.sep_token_id if tok.sep_token_id is not None else 2
-        return processors.RobertaProcessing((str(tok.sep_token), sep_id), (str(tok.cls_token), cls_id), True, False)
+        return processors.RobertaProcessing(
+            (str(tok.sep_token), sep_id), (str(tok.cls_token), cls_id), True, False
+        )
     if family == "roberta":
         return processors.RobertaProcessing(
             (str(kwargs.get("sep_token")), tok.sep_token_id),

@@ -18,7 +18,7 @@ from headway.losses import sequence_classification_loss, span_loss, token_classi
 from headway.modeling import PreTrainedModel
 from headway.nn.activations import get_activation
 from headway.nn.attention import attention, padding_mask
-from headway.nn.linear import Linear
+from headway.nn.linear import Linear, fused_linear
 from headway.outputs import (
     BaseModelOutputWithPooling,
     MaskedLMOutput,
@@ -125,10 +125,14 @@ class BertSelfAttention(nn.Module):
     def forward(self, hidden_states: Tensor, mask: Tensor | None, output_attentions: bool = False
                 ) -> tuple[Tensor, Tensor | None]:
         B, T, _ = hidden_states.shape
-        # (B, T, hidden) -> (B, heads, T, head_dim)
-        q = self.query(hidden_states).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
-        k = self.key(hidden_states).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
-        v = self.value(hidden_states).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
+        qkv = fused_linear(hidden_states, (self.query, self.key, self.value), self)  # CPU inference only
+        if qkv is not None:
+            q, k, v = qkv.view(B, T, 3, self.num_heads, self.head_dim).unbind(2)
+        else:
+            q, k, v = (proj(hidden_states).view(B, T, self.num_heads, self.head_dim)
+                       for proj in (self.query, self.key, self.value))
+        # (B, T, heads, head_dim) -> (B, heads, T, head_dim)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         out, weights = attention(
             q, k, v, mask, dropout_p=self.dropout_p if self.training else 0.0, output_attentions=output_attentions
         )
