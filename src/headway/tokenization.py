@@ -15,7 +15,6 @@ import copy
 import json
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from numbers import Integral
@@ -26,6 +25,7 @@ from tokenizers import AddedToken, Encoding, processors
 from tokenizers import Tokenizer as BackendTokenizer
 
 from . import tokenizer_converters as conv
+from .checkpoint import atomic_write_text
 from .hub import pop_hub_kwargs, resolve
 
 logger = logging.getLogger(__name__)
@@ -405,19 +405,6 @@ def _read_json(path: Path) -> Any:
             return json.load(handle)
     except json.JSONDecodeError as err:
         raise ValueError(f"{str(path)!r} is not valid JSON: {err}") from err
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _added_token_from(value: Any) -> Any:
@@ -2112,7 +2099,7 @@ class Tokenizer:
             paths[CHAT_TEMPLATE_FILE] = self.chat_template
         for name, text in paths.items():
             path = directory / f"{prefix}{name}"
-            _atomic_write_text(path, text)
+            atomic_write_text(path, text)
             written.append(str(path))
         logger.info("Tokenizer saved to %s", directory)
         return tuple(written)
