@@ -117,3 +117,28 @@ def test_trust_remote_code_refused(loader, tiny_bert):
     folder, _ = tiny_bert
     with pytest.raises(ValueError, match="trust_remote_code=True is refused"):
         getattr(headway, loader).from_pretrained(folder, trust_remote_code=True)
+
+
+def test_online_downloads_only_the_files_needed(tiny_bert, tmp_path, monkeypatch):
+    """Online, a Hub id not in the cache is fetched file by file through huggingface_hub."""
+    import huggingface_hub
+    from huggingface_hub.errors import EntryNotFoundError
+
+    folder, model = tiny_bert
+    fetched = []
+
+    def fake_download(repo_id, filename, *, subfolder=None, revision=None, cache_dir=None, token=None,
+                      force_download=False):
+        assert (repo_id, revision) == ("org/online-bert", "main")
+        fetched.append(filename)
+        if not (folder / filename).exists():
+            raise EntryNotFoundError(f"{filename} not in repo")
+        return str(folder / filename)
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    loaded = headway.AutoModel.from_pretrained("org/online-bert")
+    assert fetched == ["config.json", "model.safetensors"]
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(a, b)
