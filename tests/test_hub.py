@@ -142,3 +142,50 @@ def test_online_downloads_only_the_files_needed(tiny_bert, tmp_path, monkeypatch
     assert fetched == ["config.json", "model.safetensors"]
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_packaged_checkpoint_never_goes_online(minilm_path, tmp_path, monkeypatch):
+    import huggingface_hub
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a packaged checkpoint must not ask the Hub")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_network)
+    ckpt = resolve("sentence-transformers/all-MiniLM-L6-v2")
+    assert ckpt.get("added_tokens.json") is None and ckpt.get("config.json") is not None
+
+
+def test_unreachable_hub_falls_back_to_the_cache_once(tiny_bert, tmp_path, monkeypatch, caplog):
+    import huggingface_hub
+
+    folder, _ = tiny_bert
+    make_cache(tmp_path / "cache", "org/tiny-bert", folder)
+    calls = []
+
+    def unreachable(*args, **kwargs):
+        calls.append(args)
+        raise ConnectionError("no route to host")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", unreachable)
+    ckpt = resolve("org/tiny-bert")
+    assert ckpt.get("tokenizer.json") is None and ckpt.get("vocab.txt") is None
+    assert len(calls) == 1 and "Could not reach the Hugging Face Hub" in caplog.text
+    assert ckpt.get("config.json") is not None
+
+
+def test_no_exist_markers_are_honoured(tiny_bert, tmp_path, monkeypatch):
+    import huggingface_hub
+
+    folder, _ = tiny_bert
+    make_cache(tmp_path / "cache", "org/tiny-bert", folder)
+    marker = tmp_path / "cache" / "models--org--tiny-bert" / ".no_exist" / COMMIT
+    marker.mkdir(parents=True)
+    (marker / "tokenizer.json").touch()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: pytest.fail("asked the Hub"))
+    assert resolve("org/tiny-bert").get("tokenizer.json") is None

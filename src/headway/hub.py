@@ -108,6 +108,7 @@ class Checkpoint:
     token: str | bool | None = None
     force_download: bool = False
     searched: list[str] = field(default_factory=list)
+    known_missing: set[str] = field(default_factory=set)  # files the Hub is known not to have
 
     @property
     def local_folder(self) -> Path | None:
@@ -121,7 +122,7 @@ class Checkpoint:
                 path = folder / self.subfolder / filename
                 if path.is_file():
                     return path
-        if self.online and self.repo_id is not None:
+        if self.online and self.repo_id is not None and filename not in self.known_missing:
             return self._download(filename)
         return None
 
@@ -151,6 +152,16 @@ class Checkpoint:
                 force_download=self.force_download,
             )
         except EntryNotFoundError:
+            self.known_missing.add(filename)
+            return None
+        except Exception as err:  # no network, Hub down, auth: stop asking, say why once
+            if not self.folders:
+                raise
+            self.online = False
+            logger.warning(
+                "Could not reach the Hugging Face Hub for %r (%s); using the local files only. Set "
+                "HF_HUB_OFFLINE=1 to skip the attempt.", self.name, type(err).__name__,
+            )
             return None
         return Path(path)
 
@@ -197,14 +208,20 @@ def resolve(
 
     cache = Path(cache_dir).expanduser() if cache_dir else hub_cache_dir()
     folders: list[Path] = []
+    known_missing: set[str] = set()
     snapshot = _cached_snapshot(name, revision, cache)
     repo_dir = cache / ("models--" + name.replace("/", "--"))
     if snapshot is not None:
         folders.append(snapshot)
         searched.append(f"Hugging Face cache snapshot {snapshot}")
+        # huggingface_hub records files the Hub said it lacks; don't ask again.
+        no_exist = repo_dir / ".no_exist" / snapshot.name
+        if no_exist.is_dir():
+            known_missing = {p.relative_to(no_exist).as_posix() for p in no_exist.rglob("*") if p.is_file()}
     else:
         searched.append(f"Hugging Face cache {repo_dir} (revision {revision!r} not there)")
 
+    packaged = None
     if revision == "main":
         packaged = _packaged_folder(name)
         if packaged is not None:
@@ -213,7 +230,8 @@ def resolve(
         elif name in PACKAGED_CHECKPOINTS:
             searched.append(f"installed package {PACKAGED_CHECKPOINTS[name][0]!r} (not installed)")
 
-    offline = local_files_only or is_offline()
+    # A package carries the whole checkpoint: a file it lacks is absent, no need to ask the Hub.
+    offline = local_files_only or is_offline() or (packaged is not None and snapshot is None)
     if not offline:
         searched.append(f"the Hugging Face Hub ({name}@{revision})")
     elif not folders:
@@ -243,6 +261,7 @@ def resolve(
         token=token,
         force_download=force_download,
         searched=searched,
+        known_missing=known_missing,
     )
 
 

@@ -770,7 +770,7 @@ class Tokenizer:
                 family = cls._family_without_tokenizer_json(ckpt, hub_class)
 
         init_kwargs = cls._gather_init_kwargs(ckpt, tok_config, json_data, kwargs)
-        init_kwargs["name_or_path"] = str(pretrained_model_name_or_path)
+        init_kwargs["name_or_path"] = ckpt.name
         for key, value in conv.FAMILIES[family].defaults.items():
             init_kwargs.setdefault(key, value)
         conv.family_special_token_objects(family, init_kwargs)
