@@ -1,0 +1,420 @@
+"""SentenceTransformer: texts -> fixed-size embeddings, reading and writing the sentence-transformers format.
+
+    from headway import SentenceTransformer
+    model = SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2")
+    embeddings = model.encode(["I love machine learning", "I am expert in AI"])  # (2, 384)
+    model.similarity(embeddings, embeddings)
+
+A model is an ``nn.Sequential`` of the modules listed in its ``modules.json`` (Transformer, Pooling,
+Dense, Normalize). ``encode`` batches texts sorted by length, longest first (less padding), and puts
+the results back in input order, as sentence-transformers does, so the batches and numbers are the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import trange
+
+from headway.hub import Checkpoint, pop_hub_kwargs, resolve
+from headway.sentence import util
+from headway.sentence.modules import Pooling, Transformer, load_module, read_json, write_json
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_VALUES = ("sentence_embedding", "token_embeddings", None)
+FORMAT_VERSION = "5.0.0"  # the sentence-transformers folder format that save() writes
+
+
+def default_device() -> str:
+    """cuda, then mps, then cpu: the first one available."""
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def as_text_batch(inputs: Any, method: str) -> tuple[list[str], bool]:
+    """``(texts, was_single)``: a str becomes a batch of one; anything but strings is a TypeError."""
+    if isinstance(inputs, np.ndarray):
+        inputs = inputs.tolist()  # a 0-d array of one string becomes that str
+    if isinstance(inputs, str):
+        return [inputs], True
+    if inputs is None or isinstance(inputs, (bytes, dict)) or not isinstance(inputs, Iterable):
+        raise TypeError(f"{method}() expects a string or a list of strings, got {type(inputs).__name__}")
+    texts = list(inputs)
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(
+                f"{method}() expects a string or a list of strings; element {index} is a "
+                f"{type(text).__name__}: {text!r}"
+            )
+    return texts, False
+
+
+def _resolve_checkpoint(name: str | os.PathLike, hub_kwargs: dict) -> Checkpoint:
+    """Resolve ``name``; a bare name (no '/') is tried as ``sentence-transformers/<name>`` first."""
+    text = os.fspath(name)
+    if "/" not in text and not os.path.isdir(text):
+        try:
+            return resolve(f"sentence-transformers/{text}", **hub_kwargs)
+        except FileNotFoundError:
+            pass
+    return resolve(name, **hub_kwargs)
+
+
+class SentenceTransformer(nn.Sequential):
+    """A sentence embedding model in the sentence-transformers folder format.
+
+    Args:
+        model_name_or_path: A folder or Hub id. A folder without ``modules.json`` (a plain transformers
+            checkpoint) becomes Transformer + mean pooling.
+        modules: Build the model from these modules instead of loading one.
+        device: "cpu", "cuda", ...; default: cuda, then mps, then cpu.
+        prompts: Prompt name -> text prepended to inputs (overrides the saved ones).
+        default_prompt_name: The prompt used when ``encode`` is given none.
+        similarity_fn_name: "cosine" (default), "dot", "euclidean" or "manhattan".
+        truncate_dim: Keep only this many embedding dimensions.
+        **kwargs: Hub options: ``revision``, ``cache_folder``, ``local_files_only``, ``token``.
+    """
+
+    _default_prompts: dict[str, str | None] = {"query": None, "document": None}
+
+    def __init__(
+        self,
+        model_name_or_path: str | os.PathLike | None = None,
+        *,
+        modules: Iterable[nn.Module] | None = None,
+        device: str | torch.device | None = None,
+        prompts: dict[str, str] | None = None,
+        default_prompt_name: str | None = None,
+        similarity_fn_name: str | None = None,
+        truncate_dim: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if "cache_folder" in kwargs:
+            kwargs["cache_dir"] = kwargs.pop("cache_folder")
+        hub_kwargs = pop_hub_kwargs(kwargs)
+        if kwargs:
+            raise TypeError(f"SentenceTransformer() got unexpected keyword arguments: {sorted(kwargs)}")
+        self.prompts: dict[str, str | None] = {**self._default_prompts, **(prompts or {})}
+        self.default_prompt_name = default_prompt_name
+        self._similarity_fn_name: str | None = None
+        self.similarity_fn_name = similarity_fn_name
+        self.truncate_dim = truncate_dim
+        if model_name_or_path is not None:
+            named = self._load(_resolve_checkpoint(model_name_or_path, hub_kwargs))
+        elif modules is not None:
+            named = OrderedDict((str(i), module) for i, module in enumerate(modules))
+        else:
+            raise ValueError("SentenceTransformer needs a model_name_or_path or a list of modules")
+        if not named:
+            raise ValueError("SentenceTransformer needs at least one module (e.g. a Transformer)")
+        super().__init__(named)
+        for key, value in self.prompts.items():
+            self.prompts[key] = "" if value is None else value
+        if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
+            raise ValueError(
+                f"Default prompt name {self.default_prompt_name!r} not found in the prompts, whose keys are "
+                f"{list(self.prompts)}"
+            )
+        self.to(device if device is not None else default_device())
+        self.eval()
+
+    # -- loading ------------------------------------------------------------------------------------
+    def _load(self, checkpoint: Checkpoint) -> OrderedDict[str, nn.Module]:
+        entries = read_json(checkpoint, "modules.json")
+        if entries is None:
+            return self._default_modules(checkpoint, "has no modules.json (not a sentence-transformers folder)")
+        config = read_json(checkpoint, "config_sentence_transformers.json") or {}
+        model_type = config.get("model_type", "SentenceTransformer")
+        if model_type != "SentenceTransformer":
+            return self._default_modules(checkpoint, f"is a {model_type}, not a SentenceTransformer")
+        for name, text in (config.get("prompts") or {}).items():  # the caller's prompts win
+            if self.prompts.get(name) is None:
+                self.prompts[name] = text
+        if self.default_prompt_name is None:
+            self.default_prompt_name = config.get("default_prompt_name")
+        if self._similarity_fn_name is None and config.get("similarity_fn_name") in util.SIMILARITY_FUNCTIONS:
+            self.similarity_fn_name = config["similarity_fn_name"]
+        if self.truncate_dim is None:
+            self.truncate_dim = config.get("truncate_dim")
+        if not isinstance(entries, list) or not all(isinstance(e, dict) and "type" in e for e in entries):
+            raise ValueError(
+                f"modules.json of {checkpoint.name!r} must hold a list of {{'name', 'path', 'type'}} objects"
+            )
+        return OrderedDict(
+            (str(entry.get("name", i)), load_module(entry["type"], checkpoint, entry.get("path", "")))
+            for i, entry in enumerate(entries)
+        )
+
+    @staticmethod
+    def _default_modules(checkpoint: Checkpoint, why: str) -> OrderedDict[str, nn.Module]:
+        """Transformer + pooling (mean; last token for decoder-only models, whose last token sees all)."""
+        transformer = Transformer.load(checkpoint)
+        architectures = getattr(transformer.auto_model.config, "architectures", None) or [""]
+        mode = "lasttoken" if architectures[0].endswith("ForCausalLM") else "mean"
+        logger.warning("%s %s: using its transformer with %s pooling.", checkpoint.name, why,
+                       "mean" if mode == "mean" else "last-token")
+        return OrderedDict([("0", transformer), ("1", Pooling(transformer.get_embedding_dimension(), mode))])
+
+    def __getitem__(self, idx: int | slice) -> nn.Module:
+        if isinstance(idx, slice):  # nn.Sequential would call __init__ with an OrderedDict
+            return type(self)(modules=list(self._modules.values())[idx], device=self.device,
+                              prompts=dict(self.prompts), default_prompt_name=self.default_prompt_name,
+                              similarity_fn_name=self._similarity_fn_name, truncate_dim=self.truncate_dim)
+        return super().__getitem__(idx)
+
+    # -- facts --------------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def tokenizer(self) -> Any:
+        return self[0].tokenizer
+
+    @tokenizer.setter
+    def tokenizer(self, value: Any) -> None:
+        self[0].tokenizer = value
+
+    @property
+    def max_seq_length(self) -> int:
+        """Inputs are truncated to this many tokens."""
+        return self[0].max_seq_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        self[0].max_seq_length = value
+
+    def get_sentence_embedding_dimension(self) -> int | None:
+        """Size of the vectors ``encode`` returns (after ``truncate_dim``)."""
+        dim = next((m.get_embedding_dimension() for m in reversed(self) if hasattr(m, "get_embedding_dimension")),
+                   None)
+        if self.truncate_dim is not None:
+            return self.truncate_dim if dim is None else min(dim, self.truncate_dim)
+        return dim
+
+    get_embedding_dimension = get_sentence_embedding_dimension
+
+    @property
+    def similarity_fn_name(self) -> str:
+        """Name of the function ``similarity`` uses; "cosine" unless the model or the caller set one."""
+        if self._similarity_fn_name is None:
+            self._similarity_fn_name = "cosine"
+        return self._similarity_fn_name
+
+    @similarity_fn_name.setter
+    def similarity_fn_name(self, value: str | None) -> None:
+        value = getattr(value, "value", value)  # sentence-transformers' SimilarityFunction enum
+        if value is not None and value not in util.SIMILARITY_FUNCTIONS:
+            raise ValueError(f"similarity_fn_name must be one of {list(util.SIMILARITY_FUNCTIONS)}, got {value!r}")
+        self._similarity_fn_name = value
+
+    def similarity(self, embeddings1: util.ArrayLike, embeddings2: util.ArrayLike) -> Tensor:
+        """(N, M) scores between every pair, with ``similarity_fn_name``."""
+        return util.SIMILARITY_FUNCTIONS[self.similarity_fn_name][0](embeddings1, embeddings2)
+
+    def similarity_pairwise(self, embeddings1: util.ArrayLike, embeddings2: util.ArrayLike) -> Tensor:
+        """(N,) scores of ``embeddings1[i]`` with ``embeddings2[i]``."""
+        return util.SIMILARITY_FUNCTIONS[self.similarity_fn_name][1](embeddings1, embeddings2)
+
+    def tokenize(self, texts: list[str]) -> dict[str, Tensor]:
+        return self[0].tokenize(texts)
+
+    # -- encoding -------------------------------------------------------------------------------------
+    def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
+        if prompt is not None:
+            if prompt_name is not None:
+                logger.warning("Both prompt and prompt_name were given; prompt_name %r is ignored", prompt_name)
+            return prompt
+        if prompt_name is not None:
+            if prompt_name not in self.prompts:
+                raise ValueError(f"Prompt name {prompt_name!r} not found; the prompts are {list(self.prompts)}")
+            return self.prompts[prompt_name]
+        if self.default_prompt_name is not None:
+            return self.prompts.get(self.default_prompt_name)
+        return None
+
+    @torch.inference_mode()
+    def encode(
+        self,
+        sentences: str | list[str],
+        *,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        output_value: str | None = "sentence_embedding",
+        precision: str = "float32",
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+        device: str | torch.device | None = None,
+        normalize_embeddings: bool = False,
+        truncate_dim: int | None = None,
+    ) -> np.ndarray | Tensor | list[Tensor] | list[dict[str, Any]]:
+        """Embed one text (a 1-D result) or a list of texts (2-D).
+
+        Args:
+            sentences: A str or a list of str.
+            prompt_name: Key of ``self.prompts`` to prepend; ``prompt``: the text itself (wins).
+            batch_size: Texts per forward pass.
+            show_progress_bar: Default: on when this module logs at INFO or DEBUG.
+            output_value: "sentence_embedding"; "token_embeddings" (a list of (tokens, dim) tensors,
+                padding removed); None (a dict of every feature per text).
+            precision: "float32", or quantized: "int8", "uint8", "binary", "ubinary"
+                (see ``util.quantize_embeddings``; int8/uint8 ranges come from these embeddings).
+            convert_to_numpy: Return a numpy array (the default) rather than a list of tensors.
+            convert_to_tensor: Return one tensor (wins over ``convert_to_numpy``).
+            device: Run on this device (the model moves there).
+            normalize_embeddings: L2-normalize the sentence embeddings.
+            truncate_dim: Keep the first dimensions only (default: the model's ``truncate_dim``).
+
+        Raises:
+            TypeError: ``sentences`` is not a str or a list of str (the bad element is named).
+            ValueError: Unknown ``precision`` / ``output_value`` / ``prompt_name``, or ``batch_size`` < 1.
+        """
+        texts, single = as_text_batch(sentences, "encode")
+        if precision not in util.PRECISIONS:
+            raise ValueError(f"Precision {precision!r} is not supported; expected one of {list(util.PRECISIONS)}")
+        if output_value not in OUTPUT_VALUES:
+            raise ValueError(f"output_value must be one of {list(OUTPUT_VALUES)}, got {output_value!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if show_progress_bar is None:
+            show_progress_bar = logger.getEffectiveLevel() <= logging.INFO
+        if convert_to_tensor:
+            convert_to_numpy = False
+        if output_value != "sentence_embedding":
+            convert_to_tensor = convert_to_numpy = False
+        prompt = self._resolve_prompt(prompt, prompt_name)
+        truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
+        if device is not None and torch.device(device) != self.device:
+            self.to(device)
+        embeddings = self._embed(texts, prompt=prompt, batch_size=batch_size, progress=show_progress_bar,
+                                 output_value=output_value, to_cpu=convert_to_numpy,
+                                 normalize=normalize_embeddings, truncate_dim=truncate_dim)
+        if len(embeddings) and precision != "float32":
+            embeddings = util.quantize_embeddings(embeddings, precision=precision)
+        if convert_to_tensor:
+            embeddings = torch.as_tensor(embeddings)
+        elif convert_to_numpy:
+            if not len(embeddings):
+                embeddings = np.array([])
+            elif isinstance(embeddings, Tensor):
+                embeddings = (embeddings.float() if embeddings.dtype == torch.bfloat16 else embeddings).numpy()
+        elif output_value == "sentence_embedding":
+            embeddings = list(torch.from_numpy(embeddings) if isinstance(embeddings, np.ndarray) else embeddings)
+        return embeddings[0] if single else embeddings
+
+    def _embed(self, texts: list[str], *, prompt: str | None, batch_size: int, progress: bool,
+               output_value: str | None, to_cpu: bool, normalize: bool, truncate_dim: int | None
+               ) -> Tensor | list[Any]:
+        """Forward passes over length-sorted batches; results in input order."""
+        self.eval()
+        device = self.device
+        order = np.argsort([-len(text) for text in texts])  # longest first: the reference's batches
+        prompt_length = None
+        if prompt and any(isinstance(m, Pooling) and not m.include_prompt for m in self):
+            prompt_length = self[0].prompt_length(prompt)
+        results: list[Any] = []
+        for start in trange(0, len(texts), batch_size, desc="Batches", disable=not progress):
+            batch = [texts[i] for i in order[start : start + batch_size]]
+            if prompt:
+                batch = [prompt + text for text in batch]
+            features = {key: value.to(device) for key, value in self[0].tokenize(batch).items()}
+            if prompt_length is not None:
+                features["prompt_length"] = prompt_length
+            out = self(features)
+            if truncate_dim is not None:
+                out["sentence_embedding"] = util.truncate_embeddings(out["sentence_embedding"], truncate_dim)
+            if output_value == "token_embeddings":
+                mask = out["attention_mask"]
+                # Up to the last attended token (right padding removed).
+                last = torch.where(mask.any(1), mask.shape[1] - 1 - mask.flip(1).ne(0).int().argmax(1), 0)
+                results.extend(row[: int(n) + 1] for row, n in zip(out["token_embeddings"], last))
+            elif output_value is None:
+                n = len(batch)
+                results.extend(
+                    {k: v[i] if isinstance(v, Tensor) and v.ndim and v.shape[0] == n else v for k, v in out.items()}
+                    for i in range(n)
+                )
+            else:
+                vectors = out["sentence_embedding"]
+                if normalize:
+                    vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
+                results.extend(vectors.cpu() if to_cpu else vectors)
+        results = [results[i] for i in np.argsort(order)]
+        if output_value == "sentence_embedding":
+            return torch.stack(results) if results else torch.tensor([], device=device)
+        return results
+
+    def encode_query(self, sentences: str | list[str], **kwargs: Any) -> Any:
+        """``encode`` with the "query" prompt unless a prompt is given."""
+        if kwargs.get("prompt") is None and kwargs.get("prompt_name") is None and "query" in self.prompts:
+            kwargs["prompt_name"] = "query"
+        return self.encode(sentences, **kwargs)
+
+    def encode_document(self, sentences: str | list[str], **kwargs: Any) -> Any:
+        """``encode`` with the first of the "document", "passage", "corpus" prompts unless one is given."""
+        if kwargs.get("prompt") is None and kwargs.get("prompt_name") is None:
+            kwargs["prompt_name"] = next((n for n in ("document", "passage", "corpus") if n in self.prompts), None)
+        return self.encode(sentences, **kwargs)
+
+    # -- saving ---------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the sentence-transformers folder format (each file atomically).
+
+        Both headway and sentence-transformers load the result: ``modules.json``,
+        ``config_sentence_transformers.json``, the transformer's files in the root, and one
+        ``<idx>_<Module>`` folder per other module.
+        """
+        folder = Path(path)
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"save path {str(folder)!r} is a file, expected a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        entries = []
+        for idx, (name, module) in enumerate(self._modules.items()):
+            if not hasattr(module, "save") or not hasattr(module, "st_type"):
+                raise ValueError(f"Module {name} ({type(module).__name__}) cannot be saved in the folder format")
+            sub = "" if idx == 0 and isinstance(module, Transformer) else f"{idx}_{type(module).__name__}"
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+            module.save(folder / sub)
+            entries.append({"idx": idx, "name": name, "path": sub, "type": module.st_type})
+        config = {
+            # Older readers index "sentence_transformers" here; it names the format version written.
+            "__version__": {"sentence_transformers": FORMAT_VERSION, "headway": _headway_version(),
+                            "pytorch": torch.__version__},
+            "model_type": "SentenceTransformer",
+            "prompts": self.prompts,
+            "default_prompt_name": self.default_prompt_name,
+            "similarity_fn_name": self.similarity_fn_name,
+        }
+        if self.truncate_dim is not None:
+            config["truncate_dim"] = self.truncate_dim
+        write_json(folder / "config_sentence_transformers.json", config)
+        write_json(folder / "modules.json", entries)
+        logger.info("Saved %s to %s", type(self).__name__, folder)
+
+    save_pretrained = save
+
+    def __repr__(self) -> str:
+        return super().__repr__() if self._modules else f"{type(self).__name__}()"
+
+
+def _headway_version() -> str:
+    from headway import __version__
+
+    return __version__
+
+
+__all__ = ["SentenceTransformer", "as_text_batch", "default_device"]

@@ -1,0 +1,500 @@
+"""The modules of a sentence-transformers pipeline: Transformer -> Pooling -> (Dense) -> (Normalize).
+
+Each module takes the features dict of the one before and adds to it (``token_embeddings``, then
+``sentence_embedding``), exactly like sentence-transformers' module contract, and reads and writes the
+same folder format (``modules.json`` names the module types; each module keeps its config, and
+weights where it has any, in its own sub-folder).
+
+Module types named in ``modules.json`` are looked up in the literal table ``MODULE_TYPES``: no class
+named in a file is ever imported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import posixpath
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from headway.checkpoint import atomic_write_text, load_state_dict
+from headway.hub import Checkpoint
+from headway.nn.linear import Linear
+
+logger = logging.getLogger(__name__)
+
+Features = dict[str, Any]
+
+# Names the Transformer config went by in older sentence-transformers releases, newest first.
+TRANSFORMER_CONFIG_NAMES = (
+    "sentence_bert_config.json",
+    "sentence_roberta_config.json",
+    "sentence_distilbert_config.json",
+    "sentence_camembert_config.json",
+    "sentence_albert_config.json",
+    "sentence_xlm-roberta_config.json",
+    "sentence_xlnet_config.json",
+)
+
+
+def sub_checkpoint(checkpoint: Checkpoint, path: str) -> Checkpoint:
+    """The same checkpoint seen from its sub-folder ``path`` (a module folder such as ``1_Pooling``)."""
+    if path and (posixpath.isabs(path) or ".." in Path(path).parts or "\\" in path):
+        raise ValueError(f"Module path {path!r} in modules.json must be a relative folder inside the model")
+    if not path:
+        return checkpoint
+    return dataclasses.replace(checkpoint, subfolder=posixpath.join(checkpoint.subfolder, path))
+
+
+def read_json(checkpoint: Checkpoint, filename: str) -> Any | None:
+    """Parsed ``filename`` of ``checkpoint``, or None when the file is absent."""
+    path = checkpoint.get(filename)
+    if path is None:
+        return None
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from None
+
+
+def write_json(path: Path, data: Any, indent: int = 2) -> None:
+    atomic_write_text(path, json.dumps(data, indent=indent) + "\n")
+
+
+# -- Transformer --------------------------------------------------------------------------------------
+def _has_lowercase(normalizer: dict | None) -> bool:
+    """True when a serialized ``tokenizers`` normalizer already lowercases."""
+    if not normalizer:
+        return False
+    if normalizer.get("type") == "Lowercase" or normalizer.get("lowercase") is True:
+        return True
+    return any(_has_lowercase(inner) for inner in normalizer.get("normalizers") or [])
+
+
+class Transformer(nn.Module):
+    """A headway ``AutoModel`` and its tokenizer: texts -> ``token_embeddings`` (B, T, hidden).
+
+    Args:
+        model: The encoder, or a checkpoint (folder or Hub id) to load it and its tokenizer from, as in
+            sentence-transformers' ``Transformer("bert-base-uncased")``.
+        tokenizer: Its tokenizer (loaded from the checkpoint when ``model`` names one).
+        max_seq_length: Inputs are truncated to this many tokens (specials included); None: the
+            tokenizer's ``model_max_length`` capped at the model's ``max_position_embeddings``.
+        do_lower_case: Lowercase the text first, whether the tokenizer is cased or not.
+    """
+
+    st_type: ClassVar[str] = "sentence_transformers.models.Transformer"
+
+    def __init__(self, model: nn.Module | str | os.PathLike | Checkpoint, tokenizer: Any = None, *,
+                 max_seq_length: int | None = None, do_lower_case: bool = False) -> None:
+        super().__init__()
+        if isinstance(model, (str, os.PathLike, Checkpoint)):
+            from headway.auto import AutoModel, AutoTokenizer
+            from headway.hub import resolve
+
+            checkpoint = resolve(model)
+            model = AutoModel.from_pretrained(checkpoint)
+            if tokenizer is None:
+                tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+                tokenizer.name_or_path = checkpoint.name
+        if tokenizer is None:
+            raise ValueError("Transformer needs the tokenizer of its model (or a checkpoint to load both from)")
+        self.auto_model = model
+        self.tokenizer = tokenizer
+        self.do_lower_case = do_lower_case
+        if max_seq_length is None:
+            max_seq_length = min(tokenizer.model_max_length,
+                                 getattr(model.config, "max_position_embeddings", tokenizer.model_max_length))
+        self.max_seq_length = max_seq_length
+        if do_lower_case:
+            backend = tokenizer.backend_tokenizer
+            if not _has_lowercase(json.loads(backend.to_str()).get("normalizer")):
+                from tokenizers import normalizers
+
+                steps = [normalizers.Lowercase()] + ([backend.normalizer] if backend.normalizer is not None else [])
+                backend.normalizer = normalizers.Sequence(steps)
+        self._prompt_lengths: dict[str, int] = {}
+
+    @property
+    def max_seq_length(self) -> int:
+        return self.tokenizer.model_max_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        self.tokenizer.model_max_length = value  # saved with the tokenizer as well
+
+    @classmethod
+    def load(cls, checkpoint: Checkpoint) -> Transformer:
+        """Encoder, tokenizer and ``sentence_bert_config.json`` of a (sub-)checkpoint."""
+        config: dict[str, Any] = {}
+        for name in TRANSFORMER_CONFIG_NAMES:
+            found = read_json(checkpoint, name)
+            if found:
+                config = found
+                break
+        return cls(checkpoint, max_seq_length=config.get("max_seq_length"),
+                   do_lower_case=bool(config.get("do_lower_case", False)))
+
+    def tokenize(self, texts: list[str] | list[tuple[str, str]]) -> dict[str, Tensor]:
+        """Pad to the longest text of the batch and truncate to ``max_seq_length`` (longest first)."""
+        if texts and isinstance(texts[0], (tuple, list)):
+            first, second = [t[0] for t in texts], [t[1] for t in texts]
+            encoded = self.tokenizer(first, second, padding=True, truncation="longest_first",
+                                     max_length=self.max_seq_length, return_tensors="pt")
+        else:
+            encoded = self.tokenizer(list(texts), padding=True, truncation="longest_first",
+                                     max_length=self.max_seq_length, return_tensors="pt")
+        return dict(encoded)
+
+    def prompt_length(self, prompt: str) -> int:
+        """Tokens the prompt takes at the start of an input (its trailing special token not counted)."""
+        if prompt not in self._prompt_lengths:
+            ids = self.tokenize([prompt])["input_ids"][0]
+            length = len(ids) - int(int(ids[-1]) in self.tokenizer.all_special_ids)
+            self._prompt_lengths[prompt] = length
+        return self._prompt_lengths[prompt]
+
+    def forward(self, features: Features) -> Features:
+        inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
+        features["token_embeddings"] = self.auto_model(**inputs).last_hidden_state  # (B, T, hidden)
+        return features
+
+    def get_embedding_dimension(self) -> int:
+        return self.auto_model.config.hidden_size
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case}
+
+    def save(self, folder: Path) -> None:
+        # The config keeps the classic two keys, which every sentence-transformers release reads.
+        self.auto_model.save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)
+        write_json(folder / "sentence_bert_config.json", self.get_config_dict())
+
+    def extra_repr(self) -> str:
+        return f"{self.get_config_dict()}, architecture={type(self.auto_model).__name__}"
+
+
+# -- Pooling ------------------------------------------------------------------------------------------
+# Older configs spell the mode as booleans; the order here is the order of concatenation.
+_LEGACY_POOLING_KEYS: dict[str, str] = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+    "pooling_mode_weightedmean_tokens": "weightedmean",
+    "pooling_mode_lasttoken": "lasttoken",
+}
+
+
+class Pooling(nn.Module):
+    """Token embeddings -> one ``sentence_embedding`` per text.
+
+    Args:
+        embedding_dimension: Size of each token embedding.
+        pooling_mode: One of ``POOLING_MODES`` or a tuple of them (results are concatenated).
+        include_prompt: False leaves the prompt's tokens out of the pooling (INSTRUCTOR models).
+    """
+
+    st_type: ClassVar[str] = "sentence_transformers.models.Pooling"
+    POOLING_MODES: ClassVar[tuple[str, ...]] = tuple(_LEGACY_POOLING_KEYS.values())
+
+    def __init__(self, embedding_dimension: int, pooling_mode: str | tuple[str, ...] | list[str] = "mean",
+                 include_prompt: bool = True) -> None:
+        super().__init__()
+        modes = (pooling_mode,) if isinstance(pooling_mode, str) else tuple(pooling_mode)
+        for mode in modes:
+            if mode not in self.POOLING_MODES:
+                raise ValueError(f"Invalid pooling mode {mode!r}; valid pooling modes are: {self.POOLING_MODES}")
+        if not modes:
+            raise ValueError(f"pooling_mode is empty; valid pooling modes are: {self.POOLING_MODES}")
+        self.embedding_dimension = embedding_dimension
+        self.modes = modes
+        self.include_prompt = include_prompt
+
+    @property
+    def pooling_mode(self) -> str | tuple[str, ...]:
+        return self.modes[0] if len(self.modes) == 1 else self.modes
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Pooling:
+        """Build from ``1_Pooling/config.json``, in the ``pooling_mode`` form or the older boolean one."""
+        config = dict(config)
+        dimension = config.pop("embedding_dimension", config.pop("word_embedding_dimension", None))
+        if dimension is None:
+            raise ValueError(f"Pooling config {config} has no embedding_dimension (or word_embedding_dimension)")
+        legacy = {key: config.pop(key) for key in list(config) if key in _LEGACY_POOLING_KEYS}
+        mode = config.pop("pooling_mode", None)
+        if mode is None:
+            mode = tuple(m for key, m in _LEGACY_POOLING_KEYS.items() if legacy.get(key)) or "mean"
+        return cls(dimension, mode, include_prompt=config.pop("include_prompt", True))
+
+    def get_config_dict(self) -> dict[str, Any]:
+        # The boolean form is read by every sentence-transformers release; it can only express modes
+        # in its fixed concatenation order, so any other order is written in the newer form.
+        canonical = tuple(m for m in self.POOLING_MODES if m in self.modes)
+        if canonical != self.modes:
+            return {"embedding_dimension": self.embedding_dimension, "pooling_mode": list(self.modes),
+                    "include_prompt": self.include_prompt}
+        flags = {key: mode in self.modes for key, mode in _LEGACY_POOLING_KEYS.items()}
+        return {"word_embedding_dimension": self.embedding_dimension, **flags, "include_prompt": self.include_prompt}
+
+    def save(self, folder: Path) -> None:
+        write_json(folder / "config.json", self.get_config_dict(), indent=4)
+
+    def get_embedding_dimension(self) -> int:
+        return len(self.modes) * self.embedding_dimension
+
+    def extra_repr(self) -> str:
+        return f"embedding_dimension={self.embedding_dimension}, pooling_mode={self.pooling_mode!r}, " \
+               f"include_prompt={self.include_prompt}"
+
+    def forward(self, features: Features) -> Features:
+        tokens = features["token_embeddings"]  # (B, T, D)
+        mask = features.get("attention_mask")
+        if mask is None or mask.shape[-1] != tokens.shape[1]:
+            mask = torch.ones(tokens.shape[:-1], device=tokens.device, dtype=torch.int64)
+        original_mask = mask
+        prompt_length = features.get("prompt_length")
+        if not self.include_prompt and prompt_length:
+            mask = _exclude_prompt(mask, int(prompt_length))
+        # Half-precision sums accumulate in float32 (as the reference does).
+        acc = torch.float32 if tokens.dtype in (torch.float16, torch.bfloat16) else tokens.dtype
+        outputs, mean_sum, mean_count = [], None, None
+        for mode in self.modes:
+            if mode == "cls":  # the first attended token (the first token unless left-padded)
+                first = mask.to(torch.int).argmax(dim=1)
+                index = first[:, None, None].expand(-1, 1, tokens.shape[-1])
+                outputs.append(torch.gather(tokens, 1, index).squeeze(1))
+            elif mode == "max":
+                keep = mask.unsqueeze(-1).expand_as(tokens).to(tokens.dtype)
+                outputs.append(tokens.masked_fill(keep == 0, float("-inf")).max(dim=1).values)
+            elif mode in ("mean", "mean_sqrt_len_tokens"):
+                if mean_sum is None:
+                    m = mask.unsqueeze(-1).to(tokens.dtype)
+                    mean_sum = (tokens * m).sum(dim=1, dtype=acc)
+                    mean_count = torch.clamp(m.sum(dim=1, dtype=acc), min=1e-9)
+                divisor = mean_count if mode == "mean" else torch.sqrt(mean_count)
+                outputs.append((mean_sum / divisor).to(tokens.dtype))
+            elif mode == "weightedmean":  # weights 1, 2, 3, ... from the first non-padding token
+                m = mask.unsqueeze(-1).to(acc)
+                weights = torch.arange(1, tokens.shape[1] + 1, device=tokens.device, dtype=acc).view(1, -1, 1)
+                if original_mask.numel():
+                    weights = weights - original_mask.to(torch.int32).argmax(dim=1).view(-1, 1, 1)
+                weighted = m * weights
+                total = (tokens * weighted).sum(dim=1)
+                outputs.append((total / torch.clamp(weighted.sum(dim=1), min=1e-9)).to(tokens.dtype))
+            else:  # lasttoken: the last attended token
+                seq_len = tokens.shape[1]
+                values, indices = mask.flip(1).max(1)
+                indices = torch.where(values == 0, seq_len - 1, indices)
+                index = (seq_len - indices - 1)[:, None, None].expand(-1, 1, tokens.shape[-1])
+                keep = mask.unsqueeze(-1).expand_as(tokens).to(tokens.dtype)
+                outputs.append(torch.gather(tokens * keep, 1, index).squeeze(1))
+        features["sentence_embedding"] = torch.cat(outputs, dim=-1)  # (B, modes * D)
+        return features
+
+
+def _exclude_prompt(mask: Tensor, prompt_length: int) -> Tensor:
+    """A copy of ``mask`` with the prompt's positions (after any left padding) zeroed."""
+    mask = mask.clone()
+    pad_lengths = mask.to(torch.int32).argmax(dim=1)
+    if pad_lengths.sum() == 0:
+        mask[:, :prompt_length] = 0
+    else:
+        positions = torch.arange(mask.size(1), device=mask.device).unsqueeze(0)
+        mask[positions < (pad_lengths + prompt_length).unsqueeze(1)] = 0
+    return mask
+
+
+# -- Dense --------------------------------------------------------------------------------------------
+# Activation names a Dense config may hold -> the torch class. Names outside this table are refused:
+# nothing named in a file is imported.
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "torch.nn.modules.activation.Tanh": nn.Tanh,
+    "torch.nn.modules.linear.Identity": nn.Identity,
+    "torch.nn.modules.activation.ReLU": nn.ReLU,
+    "torch.nn.modules.activation.GELU": nn.GELU,
+    "torch.nn.modules.activation.Sigmoid": nn.Sigmoid,
+    "torch.nn.modules.activation.SiLU": nn.SiLU,
+    "torch.nn.modules.activation.Softmax": nn.Softmax,
+    "torch.nn.modules.activation.LeakyReLU": nn.LeakyReLU,
+    "torch.nn.modules.activation.ELU": nn.ELU,
+    "torch.nn.modules.activation.Softplus": nn.Softplus,
+    "torch.nn.modules.activation.Hardtanh": nn.Hardtanh,
+    "torch.nn.Tanh": nn.Tanh,
+    "torch.nn.Identity": nn.Identity,
+    "torch.nn.ReLU": nn.ReLU,
+    "torch.nn.GELU": nn.GELU,
+    "torch.nn.Sigmoid": nn.Sigmoid,
+    "torch.nn.SiLU": nn.SiLU,
+}
+
+
+def activation_name(module: nn.Module) -> str:
+    """The dotted class path sentence-transformers writes for an activation module."""
+    return f"{type(module).__module__}.{type(module).__qualname__}"
+
+
+def activation_from_name(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"Unknown activation_function {name!r}; headway knows: {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+class Dense(nn.Module):
+    """A linear layer and an activation applied to one feature (the sentence embedding by default).
+
+    Args:
+        in_features: Input size.
+        out_features: Output size.
+        bias: Whether the linear layer has a bias.
+        activation_function: A module (default ``nn.Tanh()``); None means identity.
+        module_input_name: Feature read. ``module_output_name``: feature written (default: the same).
+        use_residual: Add the input back (projected by ``residual`` when the sizes differ).
+    """
+
+    st_type: ClassVar[str] = "sentence_transformers.models.Dense"
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 activation_function: nn.Module | None = None, *, module_input_name: str = "sentence_embedding",
+                 module_output_name: str | None = None, use_residual: bool = False) -> None:
+        super().__init__()
+        self.in_features, self.out_features, self.bias = in_features, out_features, bias
+        self.activation_function = nn.Tanh() if activation_function is None else activation_function
+        self.linear = Linear(in_features, out_features, bias=bias)  # weights: linear.weight, linear.bias
+        self.module_input_name = module_input_name
+        self.module_output_name = module_output_name or module_input_name
+        self.use_residual = use_residual
+        if use_residual and in_features != out_features:
+            self.residual = Linear(in_features, out_features, bias=False)
+
+    @classmethod
+    def load(cls, checkpoint: Checkpoint) -> Dense:
+        """Config (``config.json``) and weights (safetensors, or .bin read with weights_only)."""
+        config = dict(read_json(checkpoint, "config.json") or {})
+        if "in_features" not in config or "out_features" not in config:
+            raise ValueError(f"Dense config of {checkpoint.name!r} ({checkpoint.subfolder}) lacks in/out_features")
+        act = config.pop("activation_function", None)
+        known = {"in_features", "out_features", "bias", "module_input_name", "module_output_name", "use_residual"}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            logger.warning("Ignoring unknown Dense config keys %s in %s", unknown, checkpoint.name)
+        module = cls(activation_function=activation_from_name(act) if act else None,
+                     **{k: v for k, v in config.items() if k in known})
+        state = load_state_dict(checkpoint)
+        module.load_state_dict({key: state[key] for key in state}, strict=True)
+        return module
+
+    def get_config_dict(self) -> dict[str, Any]:
+        config = {"in_features": self.in_features, "out_features": self.out_features, "bias": self.bias,
+                  "activation_function": activation_name(self.activation_function),
+                  "module_input_name": self.module_input_name, "module_output_name": self.module_output_name}
+        if self.use_residual:  # left out at its default, so older releases (no such key) still load it
+            config["use_residual"] = True
+        return config
+
+    def save(self, folder: Path) -> None:
+        from headway.checkpoint import save_state_dict
+
+        write_json(folder / "config.json", self.get_config_dict(), indent=4)
+        save_state_dict({k: v.detach().cpu() for k, v in self.state_dict().items()}, folder)
+
+    def get_embedding_dimension(self) -> int:
+        return self.out_features
+
+    def forward(self, features: Features) -> Features:
+        x = features[self.module_input_name]
+        out = self.activation_function(self.linear(x))
+        if self.use_residual:
+            out = out + (x if self.in_features == self.out_features else self.residual(x))
+        features[self.module_output_name] = out
+        return features
+
+
+# -- Normalize ----------------------------------------------------------------------------------------
+class Normalize(nn.Module):
+    """L2-normalizes one feature (the sentence embedding by default) to unit length."""
+
+    st_type: ClassVar[str] = "sentence_transformers.models.Normalize"
+
+    def __init__(self, module_input_name: str = "sentence_embedding", module_output_name: str | None = None) -> None:
+        super().__init__()
+        self.module_input_name = module_input_name
+        self.module_output_name = module_output_name or module_input_name
+
+    @classmethod
+    def load(cls, checkpoint: Checkpoint) -> Normalize:
+        config = read_json(checkpoint, "config.json") or {}  # older saves have no folder at all
+        return cls(config.get("module_input_name", "sentence_embedding"), config.get("module_output_name"))
+
+    def save(self, folder: Path) -> None:
+        write_json(folder / "config.json", {"module_input_name": self.module_input_name,
+                                            "module_output_name": self.module_output_name}, indent=4)
+
+    def forward(self, features: Features) -> Features:
+        x = features.get(self.module_input_name)
+        if x is not None:
+            features[self.module_output_name] = torch.nn.functional.normalize(x, p=2, dim=-1)
+        return features
+
+
+def _load_pooling(checkpoint: Checkpoint) -> Pooling:
+    config = read_json(checkpoint, "config.json")
+    if config is None:
+        raise FileNotFoundError(checkpoint.missing_message(posixpath.join(checkpoint.subfolder, "config.json")))
+    return Pooling.from_config(config)
+
+
+# modules.json "type" -> loader. Every spelling sentence-transformers has written: the classic
+# `sentence_transformers.models.<Name>`, the module paths of releases 5.4 to 6, and the short names.
+_LOADERS = {"Transformer": Transformer.load, "Pooling": _load_pooling, "Dense": Dense.load, "Normalize": Normalize.load}
+MODULE_TYPES: dict[str, str] = {
+    "sentence_transformers.models.Transformer": "Transformer",
+    "sentence_transformers.models.transformer.Transformer": "Transformer",
+    "sentence_transformers.base.modules.Transformer": "Transformer",
+    "sentence_transformers.base.modules.transformer.Transformer": "Transformer",
+    "sentence_transformers.sentence_transformer.modules.Transformer": "Transformer",
+    "sentence_transformers.sentence_transformer.modules.transformer.Transformer": "Transformer",
+    "models.Transformer": "Transformer",
+    "Transformer": "Transformer",
+    "sentence_transformers.models.Pooling": "Pooling",
+    "sentence_transformers.models.pooling.Pooling": "Pooling",
+    "sentence_transformers.sentence_transformer.modules.Pooling": "Pooling",
+    "sentence_transformers.sentence_transformer.modules.pooling.Pooling": "Pooling",
+    "models.Pooling": "Pooling",
+    "Pooling": "Pooling",
+    "sentence_transformers.models.Dense": "Dense",
+    "sentence_transformers.models.dense.Dense": "Dense",
+    "sentence_transformers.base.modules.Dense": "Dense",
+    "sentence_transformers.base.modules.dense.Dense": "Dense",
+    "sentence_transformers.sentence_transformer.modules.Dense": "Dense",
+    "sentence_transformers.sentence_transformer.modules.dense.Dense": "Dense",
+    "models.Dense": "Dense",
+    "Dense": "Dense",
+    "sentence_transformers.models.Normalize": "Normalize",
+    "sentence_transformers.models.normalize.Normalize": "Normalize",
+    "sentence_transformers.base.modules.Normalize": "Normalize",
+    "sentence_transformers.base.modules.normalize.Normalize": "Normalize",
+    "sentence_transformers.sentence_transformer.modules.Normalize": "Normalize",
+    "sentence_transformers.sentence_transformer.modules.normalize.Normalize": "Normalize",
+    "models.Normalize": "Normalize",
+    "Normalize": "Normalize",
+}
+
+
+def load_module(type_name: str, checkpoint: Checkpoint, path: str) -> nn.Module:
+    """The module ``modules.json`` describes with ``type_name``, read from folder ``path``."""
+    kind = MODULE_TYPES.get(type_name)
+    if kind is None:
+        raise ValueError(
+            f"modules.json of {checkpoint.name!r} names the module type {type_name!r}, which headway does not "
+            f"support (it never imports classes named in model files). Supported: Transformer, Pooling, Dense, "
+            f"Normalize, spelled as any of: {', '.join(sorted(MODULE_TYPES))}"
+        )
+    return _LOADERS[kind](sub_checkpoint(checkpoint, path))
