@@ -465,32 +465,60 @@ def _json_charsmap(tokenizer_json: dict[str, Any]) -> str | None:
     return None
 
 
-def _family_model_json(family: str, model_json: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The backend model a family builds, as ``tokenizer.json`` model content."""
+def _merge_pairs(merges: list[Any]) -> list[tuple[str, str]]:
+    """tokenizer.json merges, as ``"a b"`` strings (older files) or ``["a", "b"]`` pairs."""
+    pairs = []
+    for merge in merges:
+        pair = merge.split(" ") if isinstance(merge, str) else merge
+        if len(pair) != 2:
+            raise ValueError(f"tokenizer.json has a malformed merge {merge!r}; expected two tokens")
+        pairs.append((pair[0], pair[1]))
+    return pairs
+
+
+def _post_processor_from_json(post_processor: dict[str, Any] | None) -> Any:
+    """A post-processor object from its ``tokenizer.json`` content (None stays None).
+
+    ``tokenizers`` reads components only as part of a whole tokenizer: parse one with an empty model.
+    """
+    if post_processor is None:
+        return None
+    shell = {
+        "version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
+        "pre_tokenizer": None, "post_processor": post_processor, "decoder": None,
+        "model": {"type": "WordLevel", "vocab": {}, "unk_token": "[UNK]"},
+    }
+    return BackendTokenizer.from_str(json.dumps(shell)).post_processor
+
+
+def _family_model(family: str, model_json: dict[str, Any], kwargs: dict[str, Any]) -> Any:
+    """The backend model a family builds from the vocabulary of a ``tokenizer.json`` model.
+
+    Built from the parsed file directly: serialising the vocabulary back to JSON for ``from_str``
+    would cost more than the rest of loading together.
+    """
     if family in ("bert", "distilbert", "mpnet"):
-        return {
-            "type": "WordPiece",
-            "unk_token": str(kwargs.get("unk_token")),
-            "continuing_subword_prefix": "##",
-            "max_input_chars_per_word": 100,
-            "vocab": _vocab_dict(model_json["vocab"]),
-        }
+        return WordPiece(
+            _vocab_dict(model_json["vocab"]),
+            unk_token=str(kwargs.get("unk_token")),
+            continuing_subword_prefix="##",
+            max_input_chars_per_word=100,
+        )
     if family in ("gpt2", "roberta", "llama"):
         bytelevel = family != "llama"
-        return {
-            "type": "BPE",
-            "dropout": None,
-            "unk_token": None,
-            "continuing_subword_prefix": "" if bytelevel else None,
-            "end_of_word_suffix": "" if bytelevel else None,
-            "fuse_unk": not bytelevel,
-            "byte_fallback": not bytelevel,
-            "ignore_merges": False,
-            "vocab": _vocab_dict(model_json["vocab"]),
-            "merges": model_json.get("merges", []),
-        }
+        affixes = {"continuing_subword_prefix": "", "end_of_word_suffix": ""} if bytelevel else {}
+        return BPE(
+            _vocab_dict(model_json["vocab"]),
+            _merge_pairs(model_json.get("merges", [])),
+            dropout=None,
+            unk_token=None,
+            fuse_unk=not bytelevel,
+            byte_fallback=not bytelevel,
+            ignore_merges=False,
+            **affixes,
+        )
     if family == "xlm_roberta":
-        return {"type": "Unigram", "unk_id": 3, "vocab": model_json["vocab"], "byte_fallback": False}
+        return Unigram([tuple(piece) for piece in model_json["vocab"]], 3, False)
     raise ValueError(f"unknown tokenizer family {family!r}")
 
 
@@ -587,17 +615,9 @@ def backend_from_tokenizer_json(
     if family == "generic":
         backend = BackendTokenizer.from_str(text)
     else:
-        charsmap = _json_charsmap(data)
-        data = dict(data)
-        data["model"] = _family_model_json(family, data["model"], kwargs)
-        data["added_tokens"] = []
-        data["normalizer"] = None
-        data["pre_tokenizer"] = None
-        data["decoder"] = None
-        data["truncation"] = None
-        data["padding"] = None
-        backend = BackendTokenizer.from_str(json.dumps(data))
-        set_family_pipeline(family, backend, kwargs, charsmap)
+        backend = BackendTokenizer(_family_model(family, data["model"], kwargs))
+        backend.post_processor = _post_processor_from_json(data.get("post_processor"))
+        set_family_pipeline(family, backend, kwargs, _json_charsmap(data))
     # Keep the baked-in padding/truncation only as defaults for sides and pad token.
     if truncation is not None:
         kwargs.setdefault("truncation_side", str(truncation.get("direction", "right")).lower())

@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -456,7 +457,10 @@ class Pair:
         self.name = name
         self.folder = folder
         self.hw = Tokenizer.from_pretrained(folder)
-        self.ref = transformers.AutoTokenizer.from_pretrained(str(folder))
+        # With Pillow installed the reference routes model_type "mistral" through mistral-common (which
+        # needs tiktoken); without it, to the generic backend compared here. Pin the latter.
+        with mock.patch("transformers.models.auto.tokenization_auto._use_mistral_format", return_value=False):
+            self.ref = transformers.AutoTokenizer.from_pretrained(str(folder))
         if self.ref.pad_token is None:
             # Padding needs a pad token; assign the same one on both sides.
             self.ref.pad_token = self.ref.eos_token
