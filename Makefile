@@ -27,6 +27,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 demo: install
+	HF_HUB_OFFLINE=1 $(PY) examples/pipeline_demo.py
 	HF_HUB_OFFLINE=1 $(PY) examples/demo.py
 
 test: install-test
