@@ -564,7 +564,9 @@ def test_stride_errors(bert: Tokenizer) -> None:
     with pytest.raises(
         ValueError, match=r"stride \(4\) must be smaller than max_length \(4\) minus the 2 special"
     ):
-        bert("hello world", truncation=True, max_length=4, stride=4, return_overflowing_tokens=True)
+        bert("hello world again and again", truncation=True, max_length=4, stride=4, return_overflowing_tokens=True)
+    # Nothing to truncate: the stride never applies, and the reference accepts it too.
+    assert bert("hello world", truncation=True, max_length=4, stride=4)["input_ids"] == [101, 7592, 2088, 102]
     with pytest.raises(ValueError, match="stride must be a non-negative int"):
         bert("hello", truncation=True, max_length=4, stride=-1)
     ok = bert("one two three four", truncation=True, max_length=5, stride=2, return_overflowing_tokens=True)

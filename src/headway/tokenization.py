@@ -1488,13 +1488,17 @@ class Tokenizer:
         is_pair = text_pair is not None or (
             bool(inputs) and isinstance(inputs[0], tuple) and not is_split_into_words
         )
+        stride_error = None
         if truncation_strategy != "do_not_truncate" and max_length is not None:
             added = self._tokenizer.num_special_tokens_to_add(is_pair) if add_special_tokens else 0
             if stride > 0 and stride >= max_length - added:
-                raise ValueError(
+                # Like the reference, this is an error only if some input needs truncating: encode with
+                # no stride, and raise if anything overflowed.
+                stride_error = (
                     f"stride ({stride}) must be smaller than max_length ({max_length}) minus the {added} special "
                     f"tokens added to each sequence, i.e. below {max_length - added}; lower stride or raise max_length"
                 )
+                stride = 0
             if max_length < added:
                 self._warn_once(
                     f"max-length-below-specials-{max_length}",
@@ -1538,6 +1542,8 @@ class Tokenizer:
                     "each sequence is truncated to; lower stride or raise max_length"
                 ) from err
 
+        if stride_error is not None and any(encoding.overflowing for encoding in encodings):
+            raise ValueError(stride_error)
         if return_overflowing_tokens:
             flat: list[Encoding] = []
             mapping: list[int] = []

@@ -763,3 +763,18 @@ def test_save_load_cross_library(pair: Pair, tmp_path: Path) -> None:
         texts,
     )
     assert ours.special_tokens_map == theirs.special_tokens_map
+
+
+def test_large_stride_is_fine_when_nothing_is_truncated(minilm_folder_for_stride):
+    """The reference accepts a stride too large for max_length when no input needs truncating."""
+    hw = Tokenizer.from_pretrained(minilm_folder_for_stride)
+    ref = transformers.AutoTokenizer.from_pretrained(str(minilm_folder_for_stride))
+    kwargs = {"truncation": "only_second", "max_length": 12, "stride": 10, "return_overflowing_tokens": True}
+    assert dict(hw("Where?", "In Millport.", **kwargs)) == dict(ref("Where?", "In Millport.", **kwargs))
+    with pytest.raises(ValueError, match=r"stride \(10\) must be smaller than max_length \(12\)"):
+        hw("Where?", "In Millport, a small town on the island of Great Cumbrae.", **kwargs)
+
+
+@pytest.fixture()
+def minilm_folder_for_stride(minilm_path):
+    return minilm_path
