@@ -7,13 +7,17 @@ and rebuilt whenever the weight changes (its storage or its version counter). Tr
 other devices and other dtypes take the ordinary ``F.linear`` path, so results and gradients there are
 untouched. Set ``HEADWAY_PACKED_LINEAR=0`` to turn the fast path off.
 
-The two paths differ only in summation order: outputs agree to about 1e-6 relative.
+The two paths differ only in summation order: outputs agree to about 1e-6 relative. Where a result
+must be bit-identical to the reference's (quantizing embeddings at bucket edges), run the model
+inside ``with exact_matmul():``.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +25,17 @@ from torch import nn
 
 _ENABLED = os.environ.get("HEADWAY_PACKED_LINEAR", "1") not in ("0", "false", "False")
 _AVAILABLE = _ENABLED and torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+_EXACT: contextvars.ContextVar[bool] = contextvars.ContextVar("headway_exact_matmul", default=False)
+
+
+@contextmanager
+def exact_matmul() -> Iterator[None]:
+    """Inside this block Linear layers compute with ``F.linear``, as the reference does, bit for bit."""
+    token = _EXACT.set(True)
+    try:
+        yield
+    finally:
+        _EXACT.reset(token)
 
 
 class Linear(nn.Linear):
@@ -37,6 +52,7 @@ class Linear(nn.Linear):
             and w.device.type == "cpu"
             and x.device.type == "cpu"
             and not (torch.is_grad_enabled() and (w.requires_grad or x.requires_grad))
+            and not _EXACT.get()
         )
 
     def packed_weight(self) -> torch.Tensor:

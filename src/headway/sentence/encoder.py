@@ -12,6 +12,7 @@ the results back in input order, as sentence-transformers does, so the batches a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections import OrderedDict
@@ -25,6 +26,7 @@ from torch import Tensor, nn
 from tqdm.auto import trange
 
 from headway.hub import Checkpoint, pop_hub_kwargs, resolve
+from headway.nn.linear import exact_matmul
 from headway.sentence import util
 from headway.sentence.modules import Pooling, Transformer, load_module, read_json, write_json
 
@@ -300,9 +302,13 @@ class SentenceTransformer(nn.Sequential):
         truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
         if device is not None and torch.device(device) != self.device:
             self.to(device)
-        embeddings = self._embed(texts, prompt=prompt, batch_size=batch_size, progress=show_progress_bar,
-                                 output_value=output_value, to_cpu=convert_to_numpy,
-                                 normalize=normalize_embeddings, truncate_dim=truncate_dim)
+        # int8/uint8 buckets come from these very embeddings: a 1e-7 difference at a bucket edge would
+        # flip a value, so compute them exactly as the reference does.
+        exact = exact_matmul() if precision in ("int8", "uint8") else contextlib.nullcontext()
+        with exact:
+            embeddings = self._embed(texts, prompt=prompt, batch_size=batch_size, progress=show_progress_bar,
+                                     output_value=output_value, to_cpu=convert_to_numpy,
+                                     normalize=normalize_embeddings, truncate_dim=truncate_dim)
         if len(embeddings) and precision != "float32":
             embeddings = util.quantize_embeddings(embeddings, precision=precision)
         if convert_to_tensor:

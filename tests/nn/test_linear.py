@@ -1,0 +1,80 @@
+"""The packed CPU inference path of headway.nn.linear.Linear."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from headway.nn import linear
+from headway.nn.linear import Linear, exact_matmul, fused_linear
+
+pytestmark = pytest.mark.skipif(not linear._AVAILABLE, reason="oneDNN packed linear not available")
+
+
+@pytest.fixture()
+def layer():
+    torch.manual_seed(0)
+    return Linear(64, 48)
+
+
+def test_packed_path_matches_f_linear(layer):
+    x = torch.randn(2, 7, 64)
+    with torch.inference_mode():
+        out = layer(x)
+        gelu = layer.forward_gelu(x)
+    assert layer._packed is not None  # the fast path was taken
+    expected = F.linear(x, layer.weight, layer.bias)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(gelu, F.gelu(expected), atol=1e-5, rtol=1e-5)
+
+
+def test_exact_matmul_is_bit_identical(layer):
+    x = torch.randn(5, 64)
+    with torch.inference_mode(), exact_matmul():
+        assert torch.equal(layer(x), F.linear(x, layer.weight, layer.bias))
+    assert layer._packed is None
+
+
+def test_packed_copy_follows_weight_changes(layer):
+    x = torch.randn(3, 64)
+    with torch.no_grad():
+        layer(x)
+        layer.weight.mul_(2)  # in place: bumps the version counter
+        torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias), atol=1e-5, rtol=1e-5)
+        layer.weight = torch.nn.Parameter(torch.randn(48, 64))  # a new tensor
+        torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias), atol=1e-5, rtol=1e-5)
+
+
+def test_training_and_autograd_take_the_plain_path(layer):
+    x = torch.randn(3, 64, requires_grad=True)
+    out = layer(x)
+    assert torch.equal(out, F.linear(x, layer.weight, layer.bias))
+    out.sum().backward()
+    assert layer.weight.grad is not None and layer._packed is None
+
+
+def test_fused_projection_matches_separate_layers():
+    torch.manual_seed(0)
+    owner = torch.nn.Module()
+    layers = [Linear(32, 32) for _ in range(3)]
+    x = torch.randn(2, 5, 32)
+    with torch.inference_mode():
+        fused = fused_linear(x, layers, owner)
+    expected = torch.cat([F.linear(x, lyr.weight, lyr.bias) for lyr in layers], dim=-1)
+    torch.testing.assert_close(fused, expected, atol=1e-5, rtol=1e-5)
+    assert fused_linear(x.requires_grad_(), layers, owner) is None  # autograd: callers fall back
+
+
+def test_copies_and_dtype_changes_drop_the_packed_copy(layer):
+    with torch.inference_mode():
+        layer(torch.randn(2, 64))
+    clone = copy.deepcopy(layer)
+    assert clone._packed is None
+    layer.double()
+    assert layer._packed is None
+    x = torch.randn(2, 64, dtype=torch.float64)
+    with torch.inference_mode():
+        assert torch.equal(layer(x), F.linear(x, layer.weight, layer.bias))
