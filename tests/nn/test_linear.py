@@ -58,14 +58,13 @@ def test_training_and_autograd_take_the_plain_path(layer):
 
 def test_fused_projection_matches_separate_layers():
     torch.manual_seed(0)
-    owner = torch.nn.Module()
     layers = [Linear(32, 32) for _ in range(3)]
     x = torch.randn(2, 5, 32)
     with torch.inference_mode():
-        fused = fused_linear(x, layers, owner)
+        fused = fused_linear(x, layers)
     expected = torch.cat([F.linear(x, lyr.weight, lyr.bias) for lyr in layers], dim=-1)
     torch.testing.assert_close(fused, expected, atol=1e-5, rtol=1e-5)
-    assert fused_linear(x.requires_grad_(), layers, owner) is None  # autograd: callers fall back
+    assert fused_linear(x.requires_grad_(), layers) is None  # autograd: callers fall back
 
 
 def test_copies_and_dtype_changes_drop_the_packed_copy(layer):
@@ -78,3 +77,31 @@ def test_copies_and_dtype_changes_drop_the_packed_copy(layer):
     x = torch.randn(2, 64, dtype=torch.float64)
     with torch.inference_mode():
         assert torch.equal(layer(x), F.linear(x, layer.weight, layer.bias))
+
+
+def test_fused_optimizer_steps_never_leave_a_stale_copy():
+    """Fused AdamW updates weights in place without bumping version counters: the copy must still go."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(Linear(16, 16), torch.nn.Tanh(), Linear(16, 4))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1, fused=True)
+    x = torch.randn(8, 16)
+
+    def packed_output():
+        with torch.inference_mode():
+            return model(x)
+
+    def plain_output():
+        with torch.inference_mode(), exact_matmul():
+            return model(x)
+
+    packed_output()  # builds the copies
+    for _ in range(2):  # train without switching modes (people do fine-tune in eval mode)
+        model(x).square().mean().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        torch.testing.assert_close(packed_output(), plain_output(), atol=1e-5, rtol=1e-5)
+    model.train()
+    model(x).square().mean().backward()
+    optimizer.step()
+    model.eval()
+    torch.testing.assert_close(packed_output(), plain_output(), atol=1e-5, rtol=1e-5)

@@ -125,7 +125,7 @@ class BertSelfAttention(nn.Module):
     def forward(self, hidden_states: Tensor, mask: Tensor | None, output_attentions: bool = False
                 ) -> tuple[Tensor, Tensor | None]:
         B, T, _ = hidden_states.shape
-        qkv = fused_linear(hidden_states, (self.query, self.key, self.value), self)  # CPU inference only
+        qkv = fused_linear(hidden_states, (self.query, self.key, self.value))  # CPU inference only
         if qkv is not None:
             q, k, v = qkv.view(B, T, 3, self.num_heads, self.head_dim).unbind(2)
         else:

@@ -1,0 +1,213 @@
+"""Multi-process training: process-group set-up, model wrapping (DDP / FSDP), collectives, samplers.
+
+A script launched with ``torchrun --nproc_per_node=N`` gets ``RANK`` / ``LOCAL_RANK`` / ``WORLD_SIZE`` in
+its environment; the Trainer reads them, joins the process group (gloo on CPU, nccl on GPU) and wraps
+the model. Everything here is a no-op in a single process.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import Sampler
+
+logger = logging.getLogger(__name__)
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def init_distributed(args: Any) -> None:
+    """Join the process group torchrun describes (once per process); nothing when WORLD_SIZE is 1."""
+    if args.world_size <= 1 or dist.is_initialized():
+        return
+    device = args.device
+    backend = args.ddp_backend or ("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend=backend, timeout=timedelta(seconds=args.ddp_timeout))
+    logger.info("Joined process group: rank %d of %d (%s)", dist.get_rank(), dist.get_world_size(), backend)
+
+
+def wrap_model(model: nn.Module, args: Any) -> nn.Module:
+    """DistributedDataParallel, or FSDP when ``args.fsdp`` asks for it; the model itself in one process.
+
+    FSDP is PyTorch's ``fully_shard`` (FSDP2, which also runs on CPU with gloo): each block of every
+    ``nn.ModuleList`` (the transformer layers) is sharded, then the whole model. It changes the model in
+    place, so the returned module is ``model`` itself.
+    """
+    if world_size() <= 1:
+        return model
+    if args.fsdp:
+        from torch.distributed.device_mesh import init_device_mesh
+        from torch.distributed.fsdp import CPUOffloadPolicy, fully_shard
+
+        mesh = init_device_mesh(args.device.type, (world_size(),))
+        options: dict[str, Any] = {"mesh": mesh, "reshard_after_forward": "shard_grad_op" not in args.fsdp}
+        if "offload" in args.fsdp:
+            options["offload_policy"] = CPUOffloadPolicy()
+        for module in list(model.modules()):
+            if isinstance(module, nn.ModuleList):
+                for block in module:
+                    fully_shard(block, **options)
+        fully_shard(model, **options)
+        return model
+    device_ids = [args.device.index] if args.device.type == "cuda" else None
+    find_unused = bool(args.ddp_find_unused_parameters)
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=find_unused)
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The model inside DDP / FSDP / torch.compile wrappers."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner
+
+
+def is_fsdp(model: nn.Module) -> bool:
+    """Whether ``model`` was sharded by :func:`wrap_model` (``fully_shard``)."""
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
+
+
+def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The unsharded weights of an FSDP model on rank 0 (empty elsewhere); collective."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def full_optimizer_state_dict(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    return get_optimizer_state_dict(model, optimizer,
+                                    options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def load_full_state_dicts(model: nn.Module, weights: dict[str, torch.Tensor] | None = None,
+                          optimizer: torch.optim.Optimizer | None = None,
+                          optimizer_state: dict[str, Any] | None = None) -> None:
+    """Load full (unsharded) weights and/or optimizer state into an FSDP model, every rank its shard."""
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        set_model_state_dict,
+        set_optimizer_state_dict,
+    )
+
+    options = StateDictOptions(full_state_dict=True, strict=False)
+    if weights is not None:
+        set_model_state_dict(model, weights, options=options)
+    if optimizer is not None and optimizer_state is not None:
+        set_optimizer_state_dict(model, optimizer, optimizer_state, options=options)
+
+
+def all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    """Sum (or mean) of ``tensor`` over the processes; the tensor itself in one process."""
+    if world_size() <= 1:
+        return tensor
+    out = tensor.clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out / world_size() if op == "mean" else out
+
+
+def all_gather_objects(obj: Any) -> list[Any]:
+    """``[obj of rank 0, obj of rank 1, ...]`` (picklable objects, exchanged between this job's processes)."""
+    if world_size() <= 1:
+        return [obj]
+    out: list[Any] = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    if world_size() <= 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def barrier() -> None:
+    if world_size() > 1:
+        dist.barrier()
+
+
+# -- samplers -------------------------------------------------------------------------------------------
+class EpochSampler(Sampler[int]):
+    """Indices for one process: a permutation drawn from ``seed + epoch`` (or the natural order), padded
+    to a multiple of ``num_replicas`` and strided by rank, as ``DistributedSampler`` does.
+
+    ``set_epoch`` picks the epoch; ``skip`` drops that many leading indices of this epoch (to resume
+    mid-epoch without loading the batches already consumed). ``lengths`` + ``group_size`` group
+    examples of similar length (shuffled megabatches of 50 batches, each sorted longest first).
+    """
+
+    def __init__(self, num_samples: int, *, shuffle: bool = True, seed: int = 0, num_replicas: int = 1,
+                 rank: int = 0, drop_last: bool = False, lengths: Sequence[int] | None = None,
+                 group_size: int | None = None) -> None:
+        self.n = num_samples
+        self.shuffle = shuffle
+        self.seed = seed
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.drop_last = drop_last
+        self.lengths = lengths
+        self.group_size = group_size
+        self.epoch = 0
+        self.skip = 0
+        if drop_last and num_samples % num_replicas:
+            self.per_replica = num_samples // num_replicas
+        else:
+            self.per_replica = math.ceil(num_samples / num_replicas)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _order(self) -> list[int]:
+        if not self.shuffle:
+            return list(range(self.n))
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        if self.lengths is None:
+            return torch.randperm(self.n, generator=g).tolist()
+        return length_grouped_indices(self.lengths, self.group_size or 1, g)
+
+    def __iter__(self) -> Iterator[int]:
+        order = self._order()
+        total = self.per_replica * self.num_replicas
+        if total > len(order):
+            order += (order * math.ceil(total / len(order)))[: total - len(order)]
+        order = order[:total][self.rank : total : self.num_replicas]
+        return iter(order[self.skip:])
+
+    def __len__(self) -> int:
+        return max(0, self.per_replica - self.skip)
+
+
+def length_grouped_indices(lengths: Sequence[int], batch_size: int, generator: torch.Generator,
+                           mega_batch_mult: int = 50) -> list[int]:
+    """A random permutation where each run of ``50 * batch_size`` indices is sorted by length (longest
+    first), and the longest example of all leads (so an out-of-memory shows at the first step)."""
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    size = mega_batch_mult * batch_size
+    megabatches = [sorted(order[i : i + size], key=lambda j: lengths[j], reverse=True)
+                   for i in range(0, len(order), size)]
+    if megabatches:
+        heads = [lengths[m[0]] for m in megabatches]
+        longest = max(range(len(heads)), key=heads.__getitem__)
+        megabatches[0][0], megabatches[longest][0] = megabatches[longest][0], megabatches[0][0]
+    return [i for m in megabatches for i in m]
