@@ -290,6 +290,44 @@ class BertPreTrainedModel(PreTrainedModel):
             module.bias.zero_()
 
 
+def run_encoder(
+    config: PretrainedConfig,
+    encoder: nn.Module,
+    hidden: Tensor,
+    attention_mask: Tensor | None,
+    *,
+    output_attentions: bool | None,
+    output_hidden_states: bool | None,
+) -> tuple[Tensor, tuple[Tensor, ...] | None, tuple[Tensor, ...] | None]:
+    """The encoder stack over embedded ``hidden`` (B, T, hidden), the output flags defaulting to the config.
+
+    Returns the last hidden state and, when asked, every hidden state and every attention map.
+    """
+    output_attentions = config.output_attentions if output_attentions is None else output_attentions
+    output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
+    mask = padding_mask(attention_mask, hidden.dtype)
+    return encoder(hidden, mask, output_hidden_states=output_hidden_states, output_attentions=output_attentions)
+
+
+def check_one_input(input_ids: Tensor | None, inputs_embeds: Tensor | None) -> None:
+    if (input_ids is None) == (inputs_embeds is None):
+        raise ValueError("Pass exactly one of input_ids or inputs_embeds")
+
+
+def flatten_choices(*inputs: Tensor | None) -> tuple[int, list[Tensor | None]]:
+    """(B, choices, T...) inputs -> the number of choices and the inputs as (B * choices, T...)."""
+    num_choices = next(t for t in inputs if t is not None).shape[1]
+    return num_choices, [t.flatten(0, 1) if t is not None else None for t in inputs]
+
+
+def choice_output(scores: Tensor, num_choices: int, labels: Tensor | None,
+                  out: BaseModelOutputWithPooling) -> MultipleChoiceModelOutput:
+    """(B * choices, 1) scores -> (B, choices) logits, with the cross-entropy loss when labels are given."""
+    logits = scores.view(-1, num_choices)  # (B, choices)
+    loss = F.cross_entropy(logits, labels) if labels is not None else None
+    return MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions)
+
+
 def classifier_dropout(config: PretrainedConfig) -> float:
     """The head's dropout: ``classifier_dropout`` when a config sets it, else ``hidden_dropout_prob``."""
     value = getattr(config, "classifier_dropout", None)
@@ -327,16 +365,11 @@ class BertModel(BertPreTrainedModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
     ) -> BaseModelOutputWithPooling:
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("Pass exactly one of input_ids or inputs_embeds")
-        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = (
-            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
-        )
+        check_one_input(input_ids, inputs_embeds)
         hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
-        mask = padding_mask(attention_mask, hidden.dtype)
-        hidden, all_hidden, all_attentions = self.encoder(
-            hidden, mask, output_hidden_states=output_hidden_states, output_attentions=output_attentions
+        hidden, all_hidden, all_attentions = run_encoder(
+            self.config, self.encoder, hidden, attention_mask,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
         )
         return BaseModelOutputWithPooling(
             last_hidden_state=hidden,
@@ -473,14 +506,9 @@ class BertForMultipleChoice(BertPreTrainedModel):
                 token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
                 inputs_embeds: Tensor | None = None, labels: Tensor | None = None, **kwargs
                 ) -> MultipleChoiceModelOutput:
-        # (B, choices, T) -> (B * choices, T)
-        num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[1]
-        flat = [t.flatten(0, 1) if t is not None else None
-                for t in (input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)]
+        num_choices, flat = flatten_choices(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
         out = self.bert(*flat, **kwargs)
-        logits = self.classifier(self.dropout(out.pooler_output)).view(-1, num_choices)  # (B, choices)
-        loss = F.cross_entropy(logits, labels) if labels is not None else None
-        return MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions)
+        return choice_output(self.classifier(self.dropout(out.pooler_output)), num_choices, labels, out)
 
 
 __all__ = [

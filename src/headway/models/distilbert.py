@@ -17,9 +17,17 @@ from torch import nn
 from headway.configuration import PretrainedConfig, config_class
 from headway.losses import sequence_classification_loss, token_classification_loss
 from headway.modeling import PreTrainedModel
-from headway.models.bert import BertEncoder, check_token_ids, qa_output
+from headway.models.bert import (
+    BertEncoder,
+    check_one_input,
+    check_token_ids,
+    choice_output,
+    flatten_choices,
+    qa_output,
+    run_encoder,
+)
 from headway.nn.activations import get_activation
-from headway.nn.attention import attention, padding_mask
+from headway.nn.attention import attention
 from headway.nn.linear import Linear
 from headway.outputs import (
     BaseModelOutput,
@@ -238,16 +246,11 @@ class DistilBertModel(DistilBertPreTrainedModel):
         return_dict: bool | None = None,
     ) -> BaseModelOutput:
         """``token_type_ids`` is accepted and ignored, as the reference does (DistilBERT has no segments)."""
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("Pass exactly one of input_ids or inputs_embeds")
-        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = (
-            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
-        )
+        check_one_input(input_ids, inputs_embeds)
         hidden = self.embeddings(input_ids, inputs_embeds, position_ids)
-        mask = padding_mask(attention_mask, hidden.dtype)
-        hidden, all_hidden, all_attentions = self.transformer(
-            hidden, mask, output_hidden_states=output_hidden_states, output_attentions=output_attentions
+        hidden, all_hidden, all_attentions = run_encoder(
+            self.config, self.transformer, hidden, attention_mask,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
         )
         return BaseModelOutput(last_hidden_state=hidden, hidden_states=all_hidden, attentions=all_attentions)
 
@@ -348,15 +351,11 @@ class DistilBertForMultipleChoice(DistilBertPreTrainedModel):
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                 inputs_embeds: Tensor | None = None, labels: Tensor | None = None,
                 position_ids: Tensor | None = None, **kwargs) -> MultipleChoiceModelOutput:
-        # (B, choices, T) -> (B * choices, T); the reference leaves position_ids unflattened (and fails)
-        num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[1]
-        flat = [t.flatten(0, 1) if t is not None else None
-                for t in (input_ids, attention_mask, inputs_embeds, position_ids)]
+        # The reference leaves position_ids unflattened (and fails); they are flattened like the rest here.
+        num_choices, flat = flatten_choices(input_ids, attention_mask, inputs_embeds, position_ids)
         out = self.distilbert(*flat, **kwargs)
         pooled = self.dropout(F.relu(self.pre_classifier(out.last_hidden_state[:, 0])))  # (B * choices, dim)
-        logits = self.classifier(pooled).view(-1, num_choices)  # (B, choices)
-        loss = F.cross_entropy(logits, labels) if labels is not None else None
-        return MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions)
+        return choice_output(self.classifier(pooled), num_choices, labels, out)
 
 
 __all__ = [

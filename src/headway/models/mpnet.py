@@ -12,7 +12,6 @@ import math
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from headway.configuration import PretrainedConfig, config_class
@@ -22,11 +21,15 @@ from headway.models.bert import (
     BertEncoder,
     BertLayer,
     BertPooler,
+    check_one_input,
     check_token_ids,
+    choice_output,
+    flatten_choices,
     qa_output,
+    run_encoder,
 )
 from headway.models.roberta import RobertaClassificationHead, RobertaLMHead, position_ids_from_input_ids
-from headway.nn.attention import attention, padding_mask
+from headway.nn.attention import attention
 from headway.nn.linear import Linear
 from headway.outputs import (
     BaseModelOutputWithPooling,
@@ -241,16 +244,11 @@ class MPNetModel(MPNetPreTrainedModel):
         return_dict: bool | None = None,
     ) -> BaseModelOutputWithPooling:
         """``token_type_ids`` is accepted and ignored: MPNet has no segment embeddings."""
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("Pass exactly one of input_ids or inputs_embeds")
-        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = (
-            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
-        )
+        check_one_input(input_ids, inputs_embeds)
         hidden = self.embeddings(input_ids, position_ids, inputs_embeds)
-        mask = padding_mask(attention_mask, hidden.dtype)
-        hidden, all_hidden, all_attentions = self.encoder(
-            hidden, mask, output_hidden_states=output_hidden_states, output_attentions=output_attentions
+        hidden, all_hidden, all_attentions = run_encoder(
+            self.config, self.encoder, hidden, attention_mask,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
         )
         return BaseModelOutputWithPooling(
             last_hidden_state=hidden,
@@ -340,14 +338,9 @@ class MPNetForMultipleChoice(MPNetPreTrainedModel):
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                 position_ids: Tensor | None = None, inputs_embeds: Tensor | None = None,
                 labels: Tensor | None = None, **kwargs) -> MultipleChoiceModelOutput:
-        # (B, choices, T) -> (B * choices, T)
-        num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[1]
-        flat = [t.flatten(0, 1) if t is not None else None
-                for t in (input_ids, attention_mask, position_ids, inputs_embeds)]
+        num_choices, flat = flatten_choices(input_ids, attention_mask, position_ids, inputs_embeds)
         out = self.mpnet(*flat, **kwargs)
-        logits = self.classifier(self.dropout(out.pooler_output)).view(-1, num_choices)  # (B, choices)
-        loss = F.cross_entropy(logits, labels) if labels is not None else None
-        return MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions)
+        return choice_output(self.classifier(self.dropout(out.pooler_output)), num_choices, labels, out)
 
 
 __all__ = [

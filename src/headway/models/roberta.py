@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from headway.configuration import config_class
@@ -22,7 +21,9 @@ from headway.models.bert import (
     BertEmbeddings,
     BertModel,
     BertPreTrainedModel,
+    choice_output,
     classifier_dropout,
+    flatten_choices,
     qa_output,
 )
 from headway.nn.linear import Linear
@@ -249,14 +250,9 @@ class RobertaForMultipleChoice(RobertaPreTrainedModel):
                 attention_mask: Tensor | None = None, labels: Tensor | None = None,
                 position_ids: Tensor | None = None, inputs_embeds: Tensor | None = None, **kwargs
                 ) -> MultipleChoiceModelOutput:
-        # (B, choices, T) -> (B * choices, T)
-        num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[1]
-        flat = [t.flatten(0, 1) if t is not None else None
-                for t in (input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)]
+        num_choices, flat = flatten_choices(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
         out = self.roberta(*flat, **kwargs)
-        logits = self.classifier(self.dropout(out.pooler_output)).view(-1, num_choices)  # (B, choices)
-        loss = F.cross_entropy(logits, labels) if labels is not None else None
-        return MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions)
+        return choice_output(self.classifier(self.dropout(out.pooler_output)), num_choices, labels, out)
 
 
 # XLM-RoBERTa: the same network; only the config (model_type "xlm-roberta") differs.
