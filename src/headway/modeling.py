@@ -21,6 +21,7 @@ from torch import nn
 from typing_extensions import Self
 
 from headway.configuration import PretrainedConfig
+from headway.nn.layers import Embedding
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ class PreTrainedModel(nn.Module):
         if pad_to_multiple_of:
             new_num_tokens = -(-new_num_tokens // pad_to_multiple_of) * pad_to_multiple_of
         old = self.get_input_embeddings()
-        new = nn.Embedding(new_num_tokens, old.embedding_dim, padding_idx=old.padding_idx)
+        new = Embedding(new_num_tokens, old.embedding_dim, padding_idx=old.padding_idx)
         new.to(device=old.weight.device, dtype=old.weight.dtype)
         self._init_weights(new)
         n = min(old.num_embeddings, new_num_tokens)
@@ -295,19 +296,28 @@ class PreTrainedModel(nn.Module):
         ignore_mismatched_sizes: bool,
     ) -> dict[str, list[str]]:
         """Put checkpoint tensors in place of this (meta) model's; initialise the rest."""
-        # Names sharing one Parameter (ties, aliases) form a group, loaded once and shared again after.
-        groups: dict[int, list[str]] = {}
-        tensors: dict[str, torch.Tensor] = {}
-        for name, param in self.named_parameters(remove_duplicate=False):
-            groups.setdefault(id(param), []).append(name)
-            tensors[name] = param
-        persistent = set(self.state_dict(keep_vars=True))
-        for name, buffer in self.named_buffers():
-            if name in persistent:
-                groups[id(buffer)] = [name]
-                tensors[name] = buffer
+        # One walk over the modules finds every slot a checkpoint can fill: a parameter, or a persistent
+        # buffer, by its full name. Names sharing one Parameter (ties, aliases) form a group, loaded once
+        # and shared again after.
+        modules = list(self.named_modules(remove_duplicate=False))
+        slots: dict[str, tuple[nn.Module, str]] = {}  # full name -> (owning module, attribute)
+        groups: dict[int | str, list[str]] = {}
+        for prefix, module in modules:
+            dot = f"{prefix}." if prefix else ""
+            for key, param in module._parameters.items():
+                if param is not None:
+                    slots[dot + key] = (module, key)
+                    groups.setdefault(id(param), []).append(dot + key)
+            for key, buffer in module._buffers.items():
+                if buffer is not None and key not in module._non_persistent_buffers_set:
+                    slots[dot + key] = (module, key)
+                    groups[dot + key] = [dot + key]
 
-        key_map = self._map_checkpoint_keys(list(state.keys()), set(tensors))  # model key -> checkpoint key
+        def current(name: str) -> torch.Tensor:
+            module, key = slots[name]
+            return module._parameters[key] if key in module._parameters else module._buffers[key]
+
+        key_map = self._map_checkpoint_keys(list(state.keys()), set(slots))  # model key -> checkpoint key
         loaded: dict[str, torch.Tensor] = {}  # every name of a group the checkpoint provides
         missing, mismatched, used = [], [], set()
         for names in groups.values():
@@ -317,7 +327,7 @@ class PreTrainedModel(nn.Module):
                 continue
             used.update(key_map[n] for n in names if n in key_map)
             tensor = state[key_map[found]]
-            expected = tuple(tensors[found].shape)
+            expected = tuple(current(found).shape)
             if tuple(tensor.shape) != expected:
                 if not ignore_mismatched_sizes:
                     raise ValueError(
@@ -334,9 +344,10 @@ class PreTrainedModel(nn.Module):
 
         # Materialise and initialise only the modules that own something the checkpoint lacks
         # (or non-persistent buffers, which modules rebuild in ``reset_buffers``).
-        for prefix, module in self.named_modules():
-            own = [(f"{prefix}.{k}" if prefix else k, t) for k, t in [*module._parameters.items(), *module._buffers.items()]]
-            if all(name in loaded for name, t in own if t is not None and t.is_meta):
+        for prefix, module in modules:
+            dot = f"{prefix}." if prefix else ""
+            own = [*module._parameters.items(), *module._buffers.items()]
+            if all(dot + k in loaded for k, t in own if t is not None and t.is_meta):
                 continue
             module.to_empty(device=device, recurse=False)
             self._init_weights(module)
@@ -346,13 +357,24 @@ class PreTrainedModel(nn.Module):
                 if param is not None and param.is_floating_point():
                     module._parameters[key] = nn.Parameter(param.detach().to(dtype), param.requires_grad)
         for names in groups.values():
-            if isinstance(tensors[names[0]], nn.Parameter):
-                shared = nn.Parameter(loaded[names[0]]) if names[0] in loaded else self.get_parameter(names[0])
+            if names[0] in loaded:
+                shared = loaded[names[0]]
+                if isinstance(current(names[0]), nn.Parameter):
+                    shared = nn.Parameter(shared)
             else:
-                shared = loaded[names[0]] if names[0] in loaded else self.get_buffer(names[0])
+                shared = current(names[0])
             for n in names:
-                _set_tensor(self, n, shared)
-        still_meta = [n for n, t in [*self.named_parameters(), *self.named_buffers()] if t.is_meta]
+                module, key = slots[n]
+                if key in module._parameters:
+                    module._parameters[key] = shared
+                else:
+                    module._buffers[key] = shared
+        still_meta = [
+            f"{prefix}.{k}" if prefix else k
+            for prefix, module in modules
+            for k, t in [*module._parameters.items(), *module._buffers.items()]
+            if t is not None and t.is_meta
+        ]
         assert not still_meta, f"left on the meta device: {still_meta}"
 
         ignore_unexpected = [re.compile(p) for p in self._keys_to_ignore_on_load_unexpected]

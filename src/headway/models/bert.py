@@ -18,6 +18,7 @@ from headway.losses import sequence_classification_loss, span_loss, token_classi
 from headway.modeling import PreTrainedModel
 from headway.nn.activations import get_activation
 from headway.nn.attention import attention, padding_mask
+from headway.nn.layers import Embedding, LayerNorm
 from headway.nn.linear import Linear, fused_linear
 from headway.outputs import (
     BaseModelOutputWithPooling,
@@ -79,10 +80,10 @@ def check_token_ids(input_ids: Tensor, vocab_size: int) -> None:
 class BertEmbeddings(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.word_embeddings = Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.position_embeddings = Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(
@@ -143,7 +144,7 @@ class BertSelfOutput(nn.Module):
     def __init__(self, config: BertConfig, in_features: int | None = None) -> None:
         super().__init__()
         self.dense = Linear(in_features or config.hidden_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.LayerNorm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states: Tensor, residual: Tensor) -> Tensor:
@@ -240,7 +241,7 @@ class BertPredictionHeadTransform(nn.Module):
         super().__init__()
         self.dense = Linear(config.hidden_size, config.hidden_size)
         self.transform_act_fn = get_activation(config.hidden_act)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.LayerNorm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(self, hidden_states: Tensor) -> Tensor:
         return self.LayerNorm(self.transform_act_fn(self.dense(hidden_states)))

@@ -28,6 +28,7 @@ from headway.models.bert import (
 )
 from headway.nn.activations import get_activation
 from headway.nn.attention import attention
+from headway.nn.layers import Embedding, LayerNorm
 from headway.nn.linear import Linear
 from headway.outputs import (
     BaseModelOutput,
@@ -111,11 +112,11 @@ class Embeddings(nn.Module):
 
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.dim, padding_idx=config.pad_token_id)
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.dim)
+        self.word_embeddings = Embedding(config.vocab_size, config.dim, padding_idx=config.pad_token_id)
+        self.position_embeddings = Embedding(config.max_position_embeddings, config.dim)
         # Sinusoidal positions are only an initialisation (the table stays trainable), as in the reference.
         self.position_embeddings.sinusoidal = config.sinusoidal_pos_embds
-        self.LayerNorm = nn.LayerNorm(config.dim, eps=LAYER_NORM_EPS)
+        self.LayerNorm = LayerNorm(config.dim, eps=LAYER_NORM_EPS)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, input_ids: Tensor | None = None, inputs_embeds: Tensor | None = None,
@@ -185,9 +186,9 @@ class TransformerBlock(nn.Module):
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__()
         self.attention = DistilBertSelfAttention(config)
-        self.sa_layer_norm = nn.LayerNorm(config.dim, eps=LAYER_NORM_EPS)
+        self.sa_layer_norm = LayerNorm(config.dim, eps=LAYER_NORM_EPS)
         self.ffn = FFN(config)
-        self.output_layer_norm = nn.LayerNorm(config.dim, eps=LAYER_NORM_EPS)
+        self.output_layer_norm = LayerNorm(config.dim, eps=LAYER_NORM_EPS)
 
     def forward(self, hidden_states: Tensor, mask: Tensor | None, output_attentions: bool = False
                 ) -> tuple[Tensor, Tensor | None]:
@@ -265,7 +266,7 @@ class DistilBertForMaskedLM(DistilBertPreTrainedModel):
         self.activation = get_activation(config.activation)
         self.distilbert = DistilBertModel(config)
         self.vocab_transform = Linear(config.dim, config.dim)
-        self.vocab_layer_norm = nn.LayerNorm(config.dim, eps=LAYER_NORM_EPS)
+        self.vocab_layer_norm = LayerNorm(config.dim, eps=LAYER_NORM_EPS)
         self.vocab_projector = Linear(config.dim, config.vocab_size)
         self.post_init()
 

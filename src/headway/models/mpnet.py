@@ -30,6 +30,7 @@ from headway.models.bert import (
 )
 from headway.models.roberta import RobertaClassificationHead, RobertaLMHead, position_ids_from_input_ids
 from headway.nn.attention import attention
+from headway.nn.layers import Embedding, LayerNorm
 from headway.nn.linear import Linear
 from headway.outputs import (
     BaseModelOutputWithPooling,
@@ -102,11 +103,11 @@ class MPNetEmbeddings(nn.Module):
     def __init__(self, config: MPNetConfig) -> None:
         super().__init__()
         self.padding_idx = 1  # fixed by the reference, whatever config.pad_token_id says
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=self.padding_idx)
-        self.position_embeddings = nn.Embedding(
+        self.word_embeddings = Embedding(config.vocab_size, config.hidden_size, padding_idx=self.padding_idx)
+        self.position_embeddings = Embedding(
             config.max_position_embeddings, config.hidden_size, padding_idx=self.padding_idx
         )
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.LayerNorm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, input_ids: Tensor | None = None, position_ids: Tensor | None = None,
@@ -161,7 +162,7 @@ class MPNetAttention(nn.Module):
     def __init__(self, config: MPNetConfig) -> None:
         super().__init__()
         self.attn = MPNetSelfAttention(config)  # attention.attn.{q,k,v,o}
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.LayerNorm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states: Tensor, mask: Tensor | None, output_attentions: bool = False
@@ -183,7 +184,7 @@ class MPNetEncoder(BertEncoder):
 
     def __init__(self, config: MPNetConfig) -> None:
         super().__init__(config)
-        self.relative_attention_bias = nn.Embedding(config.relative_attention_num_buckets, config.num_attention_heads)
+        self.relative_attention_bias = Embedding(config.relative_attention_num_buckets, config.num_attention_heads)
 
     def position_bias(self, seq_len: int) -> Tensor:
         """The (1, heads, T, T) additive bias of each key offset from each query."""

@@ -26,6 +26,7 @@ from headway.models.bert import (
     flatten_choices,
     qa_output,
 )
+from headway.nn.layers import Embedding, LayerNorm
 from headway.nn.linear import Linear
 from headway.outputs import (
     MaskedLMOutput,
@@ -72,7 +73,7 @@ class RobertaEmbeddings(BertEmbeddings):
     def __init__(self, config: RobertaConfig) -> None:
         super().__init__(config)
         self.padding_idx = config.pad_token_id
-        self.position_embeddings = nn.Embedding(
+        self.position_embeddings = Embedding(
             config.max_position_embeddings, config.hidden_size, padding_idx=config.pad_token_id
         )
 
@@ -109,7 +110,7 @@ class RobertaLMHead(nn.Module):
     def __init__(self, config: RobertaConfig) -> None:
         super().__init__()
         self.dense = Linear(config.hidden_size, config.hidden_size)
-        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.layer_norm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.decoder = Linear(config.hidden_size, config.vocab_size)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
         self.decoder.bias = self.bias  # one bias under both Hub names (lm_head.bias, lm_head.decoder.bias)

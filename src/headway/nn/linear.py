@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from headway.nn.layers import SkipMetaInit
+
 _ENABLED = os.environ.get("HEADWAY_PACKED_LINEAR", "1") not in ("0", "false", "False")
 _AVAILABLE = _ENABLED and torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 _EXACT: contextvars.ContextVar[bool] = contextvars.ContextVar("headway_exact_matmul", default=False)
@@ -40,8 +42,11 @@ def exact_matmul() -> Iterator[None]:
         _EXACT.reset(token)
 
 
-class Linear(nn.Linear):
-    """``nn.Linear`` (same parameters, same state dict) with the packed CPU inference path."""
+class Linear(SkipMetaInit, nn.Linear):
+    """``nn.Linear`` (same parameters, same state dict) with the packed CPU inference path.
+
+    Like the other headway layers it is not initialised on the meta device (see ``headway.nn.layers``).
+    """
 
     _packed: tuple[int, int, torch.Tensor] | None = None  # (data_ptr, version, reordered weight)
 
