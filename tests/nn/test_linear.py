@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not linear._AVAILABLE, reason="oneDNN packed lin
 @pytest.fixture()
 def layer():
     torch.manual_seed(0)
-    return Linear(64, 48)
+    return Linear(64, 48).eval()  # the packed path is for eval mode
 
 
 def test_packed_path_matches_f_linear(layer):
@@ -48,17 +48,46 @@ def test_packed_copy_follows_weight_changes(layer):
         torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias), atol=1e-5, rtol=1e-5)
 
 
-def test_training_and_autograd_take_the_plain_path(layer):
+def test_training_mode_takes_the_plain_path(layer):
+    layer.train()
     x = torch.randn(3, 64, requires_grad=True)
     out = layer(x)
     assert torch.equal(out, F.linear(x, layer.weight, layer.bias))
     out.sum().backward()
     assert layer.weight.grad is not None and layer._packed is None
+    with torch.inference_mode():
+        assert torch.equal(layer(x.detach()), F.linear(x.detach(), layer.weight, layer.bias))
+
+
+def test_eval_mode_with_autograd_is_packed_and_differentiable(layer):
+    """``model(**inputs)`` without no_grad: packed forward, gradients as F.linear's."""
+    reference = copy.deepcopy(layer)
+    x = torch.randn(2, 5, 64, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_()
+    out, out_ref = layer(x), F.linear(x_ref, reference.weight, reference.bias)
+    assert layer._packed is not None  # the fast path was taken
+    torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5)
+    gelu = layer.forward_gelu(x)
+    torch.testing.assert_close(gelu, F.gelu(out_ref), atol=1e-5, rtol=1e-5)
+    grad = torch.randn_like(out)
+    (out * grad).sum().backward()
+    (out_ref * grad).sum().backward()
+    for ours, theirs in ((x, x_ref), (layer.weight, reference.weight), (layer.bias, reference.bias)):
+        torch.testing.assert_close(ours.grad, theirs.grad, atol=1e-5, rtol=1e-5)
+    assert layer._packed is None  # a weight gradient means an optimizer step may follow
+
+
+def test_input_gradients_alone_keep_the_packed_copy(layer):
+    layer.requires_grad_(False)
+    x = torch.randn(3, 64, requires_grad=True)
+    layer(x).sum().backward()
+    torch.testing.assert_close(x.grad, layer.weight.sum(0).expand(3, -1), atol=1e-5, rtol=1e-5)
+    assert layer._packed is not None
 
 
 def test_fused_projection_matches_separate_layers():
     torch.manual_seed(0)
-    layers = [Linear(32, 32) for _ in range(3)]
+    layers = [Linear(32, 32).eval() for _ in range(3)]
     x = torch.randn(2, 5, 32)
     with torch.inference_mode():
         fused = fused_linear(x, layers)
@@ -94,9 +123,10 @@ def test_fused_optimizer_steps_never_leave_a_stale_copy():
         with torch.inference_mode(), exact_matmul():
             return model(x)
 
+    model.eval()
     packed_output()  # builds the copies
     for _ in range(2):  # train without switching modes (people do fine-tune in eval mode)
-        model(x).square().mean().backward()
+        model(x).square().mean().backward()  # the forward itself runs packed
         optimizer.step()
         optimizer.zero_grad()
         torch.testing.assert_close(packed_output(), plain_output(), atol=1e-5, rtol=1e-5)

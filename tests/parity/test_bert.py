@@ -87,3 +87,25 @@ def test_training_mode_gradients_match(tmp_path):
     ref_grads = dict(ref.named_parameters())
     for name, param in ours.named_parameters():
         torch.testing.assert_close(param.grad, ref_grads[name].grad, atol=1e-5, rtol=0, msg=name)
+
+
+@pytest.mark.parametrize("head", ["ForSequenceClassification", "ForMaskedLM"])
+def test_eval_mode_gradients_match(head, tmp_path):
+    """``model(**inputs)`` in eval mode without no_grad runs packed; its gradients equal the reference's."""
+    torch.manual_seed(0)
+    config = tiny_config()
+    ref = getattr(transformers, "Bert" + head)(config)
+    ref.save_pretrained(tmp_path)
+    ours = getattr(headway, "Bert" + head).from_pretrained(tmp_path)
+    ref.eval()
+    batch = {**padded_batch(99), **labels_for(head.removeprefix("For"), padded_batch(99), 3, 99)}
+    ref_loss, our_loss = ref(**batch).loss, ours(**batch).loss
+    torch.testing.assert_close(our_loss, ref_loss, atol=1e-6, rtol=0)
+    ref_loss.backward()
+    our_loss.backward()
+    ref_grads = dict(ref.named_parameters())
+    for name, param in ours.named_parameters():
+        torch.testing.assert_close(param.grad, ref_grads[name].grad, atol=1e-5, rtol=0, msg=name)
+    batch.pop("labels")
+    with torch.no_grad():  # the backward dropped the packed copies; the next forward rebuilds them
+        torch.testing.assert_close(ours(**batch).logits, ref(**batch).logits, atol=1e-5, rtol=0)

@@ -18,7 +18,7 @@ from headway.losses import sequence_classification_loss, span_loss, token_classi
 from headway.modeling import PreTrainedModel
 from headway.nn.activations import get_activation
 from headway.nn.attention import attention, padding_mask
-from headway.nn.layers import Embedding, LayerNorm
+from headway.nn.layers import Dropout, Embedding, LayerNorm
 from headway.nn.linear import Linear, fused_linear
 from headway.outputs import (
     BaseModelOutputWithPooling,
@@ -69,7 +69,10 @@ class BertConfig(PretrainedConfig):
 
 def check_token_ids(input_ids: Tensor, vocab_size: int) -> None:
     """Out-of-range ids would index past the embedding table: say which and what was expected."""
-    if input_ids.numel() and (int(input_ids.max()) >= vocab_size or int(input_ids.min()) < 0):
+    if not input_ids.numel():
+        return
+    low, high = torch.aminmax(input_ids)
+    if int(high) >= vocab_size or int(low) < 0:
         bad = input_ids[(input_ids >= vocab_size) | (input_ids < 0)].unique()[:10].tolist()
         raise ValueError(
             f"input_ids contain token ids {bad} outside the vocabulary [0, {vocab_size}); was the text "
@@ -84,7 +87,7 @@ class BertEmbeddings(nn.Module):
         self.position_embeddings = Embedding(config.max_position_embeddings, config.hidden_size)
         self.token_type_embeddings = Embedding(config.type_vocab_size, config.hidden_size)
         self.LayerNorm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def forward(
         self,
@@ -145,7 +148,7 @@ class BertSelfOutput(nn.Module):
         super().__init__()
         self.dense = Linear(in_features or config.hidden_size, config.hidden_size)
         self.LayerNorm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states: Tensor, residual: Tensor) -> Tensor:
         return self.LayerNorm(self.dropout(self.dense(hidden_states)) + residual)
@@ -384,7 +387,7 @@ class BertForSequenceClassification(BertPreTrainedModel):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
         self.bert = BertModel(config)
-        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.dropout = Dropout(classifier_dropout(config))
         self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
@@ -403,7 +406,7 @@ class BertForTokenClassification(BertPreTrainedModel):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
         self.bert = BertModel(config, add_pooling_layer=False)
-        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.dropout = Dropout(classifier_dropout(config))
         self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
@@ -499,7 +502,7 @@ class BertForMultipleChoice(BertPreTrainedModel):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
         self.bert = BertModel(config)
-        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.dropout = Dropout(classifier_dropout(config))
         self.classifier = Linear(config.hidden_size, 1)
         self.post_init()
 

@@ -28,7 +28,7 @@ from headway.models.bert import (
 )
 from headway.nn.activations import get_activation
 from headway.nn.attention import attention
-from headway.nn.layers import Embedding, LayerNorm
+from headway.nn.layers import Dropout, Embedding, LayerNorm
 from headway.nn.linear import Linear
 from headway.outputs import (
     BaseModelOutput,
@@ -117,7 +117,7 @@ class Embeddings(nn.Module):
         # Sinusoidal positions are only an initialisation (the table stays trainable), as in the reference.
         self.position_embeddings.sinusoidal = config.sinusoidal_pos_embds
         self.LayerNorm = LayerNorm(config.dim, eps=LAYER_NORM_EPS)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def forward(self, input_ids: Tensor | None = None, inputs_embeds: Tensor | None = None,
                 position_ids: Tensor | None = None) -> Tensor:
@@ -173,7 +173,7 @@ class FFN(nn.Module):
         self.lin2 = Linear(config.hidden_dim, config.dim)
         self.activation = get_activation(config.activation)
         self.fused_gelu = config.activation == "gelu"  # GELU fused into the matrix product when packed
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         hidden = self.lin1.forward_gelu(x) if self.fused_gelu else self.activation(self.lin1(x))
@@ -289,7 +289,7 @@ class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
         self.distilbert = DistilBertModel(config)
         self.pre_classifier = Linear(config.dim, config.dim)
         self.classifier = Linear(config.dim, config.num_labels)
-        self.dropout = nn.Dropout(config.seq_classif_dropout)
+        self.dropout = Dropout(config.seq_classif_dropout)
         self.post_init()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
@@ -311,7 +311,7 @@ class DistilBertForQuestionAnswering(DistilBertPreTrainedModel):
             )
         self.distilbert = DistilBertModel(config)
         self.qa_outputs = Linear(config.dim, config.num_labels)
-        self.dropout = nn.Dropout(config.qa_dropout)
+        self.dropout = Dropout(config.qa_dropout)
         self.post_init()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
@@ -327,7 +327,7 @@ class DistilBertForTokenClassification(DistilBertPreTrainedModel):
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__(config)
         self.distilbert = DistilBertModel(config)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.classifier = Linear(config.dim, config.num_labels)
         self.post_init()
 
@@ -346,7 +346,7 @@ class DistilBertForMultipleChoice(DistilBertPreTrainedModel):
         self.distilbert = DistilBertModel(config)
         self.pre_classifier = Linear(config.dim, config.dim)
         self.classifier = Linear(config.dim, 1)
-        self.dropout = nn.Dropout(config.seq_classif_dropout)
+        self.dropout = Dropout(config.seq_classif_dropout)
         self.post_init()
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,

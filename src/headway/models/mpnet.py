@@ -30,7 +30,7 @@ from headway.models.bert import (
 )
 from headway.models.roberta import RobertaClassificationHead, RobertaLMHead, position_ids_from_input_ids
 from headway.nn.attention import attention
-from headway.nn.layers import Embedding, LayerNorm
+from headway.nn.layers import Dropout, Embedding, LayerNorm
 from headway.nn.linear import Linear
 from headway.outputs import (
     BaseModelOutputWithPooling,
@@ -108,7 +108,7 @@ class MPNetEmbeddings(nn.Module):
             config.max_position_embeddings, config.hidden_size, padding_idx=self.padding_idx
         )
         self.LayerNorm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def forward(self, input_ids: Tensor | None = None, position_ids: Tensor | None = None,
                 inputs_embeds: Tensor | None = None) -> Tensor:
@@ -163,7 +163,7 @@ class MPNetAttention(nn.Module):
         super().__init__()
         self.attn = MPNetSelfAttention(config)  # attention.attn.{q,k,v,o}
         self.LayerNorm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states: Tensor, mask: Tensor | None, output_attentions: bool = False
                 ) -> tuple[Tensor, Tensor | None]:
@@ -279,7 +279,7 @@ class MPNetForTokenClassification(MPNetPreTrainedModel):
     def __init__(self, config: MPNetConfig) -> None:
         super().__init__(config)
         self.mpnet = MPNetModel(config, add_pooling_layer=False)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
         self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
@@ -332,7 +332,7 @@ class MPNetForMultipleChoice(MPNetPreTrainedModel):
     def __init__(self, config: MPNetConfig) -> None:
         super().__init__(config)
         self.mpnet = MPNetModel(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
         self.classifier = Linear(config.hidden_size, 1)
         self.post_init()
 

@@ -26,7 +26,7 @@ from headway.models.bert import (
     flatten_choices,
     qa_output,
 )
-from headway.nn.layers import Embedding, LayerNorm
+from headway.nn.layers import Dropout, Embedding, LayerNorm
 from headway.nn.linear import Linear
 from headway.outputs import (
     MaskedLMOutput,
@@ -125,7 +125,7 @@ class RobertaClassificationHead(nn.Module):
     def __init__(self, config: RobertaConfig) -> None:
         super().__init__()
         self.dense = Linear(config.hidden_size, config.hidden_size)
-        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.dropout = Dropout(classifier_dropout(config))
         self.out_proj = Linear(config.hidden_size, config.num_labels)
 
     def forward(self, features: Tensor) -> Tensor:
@@ -182,7 +182,7 @@ class RobertaForTokenClassification(RobertaPreTrainedModel):
     def __init__(self, config: RobertaConfig) -> None:
         super().__init__(config)
         self.roberta = RobertaModel(config, add_pooling_layer=False)
-        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.dropout = Dropout(classifier_dropout(config))
         self.classifier = Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
@@ -242,7 +242,7 @@ class RobertaForMultipleChoice(RobertaPreTrainedModel):
     def __init__(self, config: RobertaConfig) -> None:
         super().__init__(config)
         self.roberta = RobertaModel(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)  # the reference ignores classifier_dropout here
+        self.dropout = Dropout(config.hidden_dropout_prob)  # the reference ignores classifier_dropout here
         self.classifier = Linear(config.hidden_size, 1)
         self.post_init()
 

@@ -1,4 +1,4 @@
-"""Embedding and LayerNorm that skip initialisation on the meta device.
+"""Embedding and LayerNorm that skip initialisation on the meta device; Dropout that costs nothing in eval.
 
 ``from_pretrained`` builds a model on the meta device and then puts the checkpoint's tensors in place,
 so initialising those placeholder weights is wasted work: for MiniLM it was two thirds of building
@@ -7,7 +7,8 @@ the model. On any real device these layers initialise exactly as torch's do.
 
 from __future__ import annotations
 
-from torch import nn
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 
 class SkipMetaInit:
@@ -26,3 +27,10 @@ class Embedding(SkipMetaInit, nn.Embedding):
 
 class LayerNorm(SkipMetaInit, nn.LayerNorm):
     """``nn.LayerNorm`` (same parameters, same state dict), not initialised on the meta device."""
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` that returns its input untouched in eval mode without a call into torch."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout(x, self.p, True, self.inplace) if self.training else x

@@ -3,11 +3,18 @@
 On CPU, a float32 matrix product through oneDNN with the weight reordered once into its blocked
 layout runs 2-2.5x faster than ``F.linear`` at the small batch sizes of inference (measured on the
 MiniLM shapes, see BENCHMARKS.md). The reordered copy is made on first use and kept beside the
-weight. It is dropped when the weight's storage or version counter changes, when the module switches
-between train and eval mode, and whenever a gradient-tracking forward runs (a training step: fused
-optimizers update weights in place without bumping the version counter). Training, autograd, other
-devices and other dtypes take the ordinary ``F.linear`` path, so results and gradients there are
-untouched. Set ``HEADWAY_PACKED_LINEAR=0`` to turn the fast path off.
+weight. It is dropped when the weight's storage or version counter changes and when the module
+switches between train and eval mode.
+
+A module in eval mode takes the packed path whether or not gradients are being recorded, so that the
+common ``outputs = model(**inputs)`` without ``torch.no_grad()`` is fast too; gradients then flow
+through an autograd function whose backward uses the ordinary weight. A backward that computes a
+weight gradient drops the copy, since an optimizer step may follow (fused optimizers update weights
+in place without bumping the version counter). A module in training mode, other devices and other
+dtypes take the ordinary ``F.linear`` path, so training results and gradients are untouched. Editing a
+weight through ``weight.data`` in place bypasses the version counter: call ``drop_packed()`` after
+such surgery (``load_state_dict`` and ``torch.no_grad()`` edits need nothing). Set
+``HEADWAY_PACKED_LINEAR=0`` to turn the fast path off.
 
 The two paths differ only in summation order: outputs agree to about 1e-6 relative. Where a result
 must be bit-identical to the reference's (quantizing embeddings at bucket edges), run the model
@@ -30,6 +37,7 @@ from headway.nn.layers import SkipMetaInit
 _ENABLED = os.environ.get("HEADWAY_PACKED_LINEAR", "1") not in ("0", "false", "False")
 _AVAILABLE = _ENABLED and torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 _EXACT: contextvars.ContextVar[bool] = contextvars.ContextVar("headway_exact_matmul", default=False)
+_packed_linear = torch.ops.mkldnn._linear_pointwise if _AVAILABLE else None
 
 
 @contextmanager
@@ -42,6 +50,35 @@ def exact_matmul() -> Iterator[None]:
         _EXACT.reset(token)
 
 
+def _recording(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether autograd records this product."""
+    return torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad)
+
+
+class _PackedProduct(torch.autograd.Function):
+    """``F.linear`` on the packed path, differentiable: the backward uses the ordinary weight."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, layer):  # noqa: ANN001, ANN205 - autograd signature
+        out = _packed_linear(x, layer.packed_weight(), bias, "none", [], "")
+        ctx.save_for_backward(x, weight)
+        ctx.layer, ctx.has_bias = layer, bias is not None
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: ANN001, ANN205
+        x, weight = ctx.saved_tensors
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = grad.matmul(weight)
+        if ctx.needs_input_grad[1]:
+            ctx.layer.drop_packed()  # an optimizer step may change the weight under the copy
+            grad_w = grad.reshape(-1, grad.shape[-1]).T.matmul(x.reshape(-1, x.shape[-1]))
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad.reshape(-1, grad.shape[-1]).sum(0)
+        return grad_x, grad_w, grad_b, None
+
+
 class Linear(SkipMetaInit, nn.Linear):
     """``nn.Linear`` (same parameters, same state dict) with the packed CPU inference path.
 
@@ -51,45 +88,52 @@ class Linear(SkipMetaInit, nn.Linear):
     _packed: tuple[int, int, torch.Tensor] | None = None  # (data_ptr, version, reordered weight)
 
     def _use_packed(self, x: torch.Tensor) -> bool:
-        w = self.weight
+        """Whether this product takes the packed path (eval mode, float32 on CPU, not ``exact_matmul``)."""
+        w = self._parameters["weight"]
         return (
             _AVAILABLE
-            and w.dtype is torch.float32
+            and not self.training
             and x.dtype is torch.float32
-            and w.device.type == "cpu"
-            and x.device.type == "cpu"
-            and not (torch.is_grad_enabled() and (w.requires_grad or x.requires_grad))
+            and w.dtype is torch.float32
+            and x.is_cpu
+            and w.is_cpu
             and not _EXACT.get()
         )
 
     def packed_weight(self) -> torch.Tensor:
-        w = self.weight
+        w = self._parameters["weight"]
         key = (w.data_ptr(), w._version)
-        if self._packed is None or self._packed[:2] != key:
+        packed = self._packed
+        if packed is None or packed[:2] != key:
             with torch.no_grad():
-                self._packed = (*key, torch.ops.mkldnn._reorder_linear_weight(w.detach(), None))
-        return self._packed[2]
+                packed = self._packed = (*key, torch.ops.mkldnn._reorder_linear_weight(w.detach(), None))
+        return packed[2]
 
     def drop_packed(self) -> None:
-        """Forget the reordered copies of the weight (this layer's and a fused group's)."""
+        """Forget the reordered copies of the weight: this layer's and its fused group's."""
         self.__dict__.pop("_packed", None)
         self.__dict__.pop("_fused_packed", None)
+        owner = self.__dict__.pop("_fused_owner", None)  # the group's first layer holds the group's copy
+        if owner is not None:
+            owner.__dict__.pop("_fused_packed", None)
 
     def _plain(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled() and self.weight.requires_grad:
+        if _recording(x, self.weight):
             self.drop_packed()  # a training step is coming: the weights will change under the copy
         return F.linear(x, self.weight, self.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._use_packed(x):
-            return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight(), self.bias, "none", [], "")
-        return self._plain(x)
+        if not self._use_packed(x):
+            return self._plain(x)
+        if _recording(x, self.weight):
+            return _PackedProduct.apply(x, self.weight, self.bias, self)
+        return _packed_linear(x, self.packed_weight(), self.bias, "none", [], "")
 
     def forward_gelu(self, x: torch.Tensor) -> torch.Tensor:
         """``gelu(self(x))`` (exact erf GELU), fused into the matrix product on the packed path."""
-        if self._use_packed(x):
-            return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight(), self.bias, "gelu", [], "none")
-        return F.gelu(self._plain(x))
+        if self._use_packed(x) and not _recording(x, self.weight):
+            return _packed_linear(x, self.packed_weight(), self.bias, "gelu", [], "none")
+        return F.gelu(self(x))
 
     def train(self, mode: bool = True) -> Linear:
         self.drop_packed()
@@ -101,8 +145,8 @@ class Linear(SkipMetaInit, nn.Linear):
 
     def __getstate__(self):  # copy.deepcopy / pickling: the reordered copies are rebuilt on demand
         state = super().__getstate__()
-        state.pop("_packed", None)
-        state.pop("_fused_packed", None)
+        for key in ("_packed", "_fused_packed", "_fused_owner"):
+            state.pop(key, None)
         return state
 
 
@@ -116,7 +160,10 @@ def fused_linear(x: torch.Tensor, layers: Sequence[Linear]) -> torch.Tensor | No
     first = layers[0]
     if not all(layer._use_packed(x) and layer.bias is not None for layer in layers):
         return None
-    key = tuple((t.data_ptr(), t._version) for layer in layers for t in (layer.weight, layer.bias))
+    params = [t for layer in layers for t in (layer._parameters["weight"], layer._parameters["bias"])]
+    if torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in params)):
+        return None  # autograd records: callers use the layers one by one
+    key = tuple((t.data_ptr(), t._version) for t in params)
     cached = first.__dict__.get("_fused_packed")
     if cached is None or cached[0] != key:
         with torch.no_grad():
@@ -124,4 +171,6 @@ def fused_linear(x: torch.Tensor, layers: Sequence[Linear]) -> torch.Tensor | No
             bias = torch.cat([layer.bias.detach() for layer in layers])
             cached = (key, torch.ops.mkldnn._reorder_linear_weight(weight, None), bias)
         first.__dict__["_fused_packed"] = cached
-    return torch.ops.mkldnn._linear_pointwise(x, cached[1], cached[2], "none", [], "")
+        for layer in layers[1:]:  # so that dropping any member's copy drops the group's
+            layer.__dict__["_fused_owner"] = first
+    return _packed_linear(x, cached[1], cached[2], "none", [], "")
