@@ -59,14 +59,14 @@ class _PackedProduct(torch.autograd.Function):
     """``F.linear`` on the packed path, differentiable: the backward uses the ordinary weight."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, layer):  # noqa: ANN001, ANN205 - autograd signature
+    def forward(ctx, x, weight, bias, layer):
         out = _packed_linear(x, layer.packed_weight(), bias, "none", [], "")
         ctx.save_for_backward(x, weight)
         ctx.layer, ctx.has_bias = layer, bias is not None
         return out
 
     @staticmethod
-    def backward(ctx, grad):  # noqa: ANN001, ANN205
+    def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
