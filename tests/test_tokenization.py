@@ -145,6 +145,33 @@ def test_bad_sentencepiece_file(tmp_path: Path) -> None:
         Tokenizer.from_pretrained(tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "is not valid JSON"),
+        ("[1, 2]", "must hold a JSON object, got list"),
+        ('{"model": {"type": "Nonsense"}}', "not a tokenizer.json the tokenizers library can read"),
+    ],
+)
+def test_bad_tokenizer_json(tmp_path: Path, content: str, message: str) -> None:
+    (tmp_path / "tokenizer.json").write_text(content)
+    with pytest.raises(ValueError, match=message) as caught:
+        Tokenizer.from_pretrained(tmp_path)
+    assert "tokenizer.json" in str(caught.value)  # the message names the file
+
+
+def test_family_settings_override_the_parsed_model(tmp_path: Path, minilm_dir: Path) -> None:
+    """A BERT tokenizer.json whose WordPiece says otherwise still gets the family's settings."""
+    data = json.loads((minilm_dir / "tokenizer.json").read_text())
+    data["model"]["max_input_chars_per_word"] = 3
+    data["model"]["continuing_subword_prefix"] = "%%"
+    (tmp_path / "tokenizer.json").write_text(json.dumps(data))
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer"}))
+    tok = Tokenizer.from_pretrained(tmp_path)
+    reference = Tokenizer.from_pretrained(minilm_dir)
+    assert tok("unbelievable tokenization")["input_ids"] == reference("unbelievable tokenization")["input_ids"]
+
+
 def test_direct_construction(minilm_dir: Path) -> None:
     backend = Backend.from_file(str(minilm_dir / "tokenizer.json"))
     tok = Tokenizer(tokenizer_object=backend, model_max_length=64)

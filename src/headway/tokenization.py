@@ -733,13 +733,7 @@ class Tokenizer:
                 f"{str(config_path)!r} must hold a JSON object, got {type(tok_config).__name__}"
             )
         json_path = ckpt.get(TOKENIZER_FILE)
-        json_text = json_path.read_text(encoding="utf-8") if json_path is not None else None
-        try:
-            json_data = json.loads(json_text) if json_text is not None else None
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{str(json_path)!r} is not valid JSON: {err}") from err
-        if json_data is not None and not isinstance(json_data, dict):
-            raise ValueError(f"{str(json_path)!r} must hold a JSON object, got {type(json_data).__name__}")
+        tokenizer_json = conv.TokenizerJson.read(json_path) if json_path is not None else None
 
         hub_class = tok_config.get("tokenizer_class")
         if cls._family is not None:
@@ -765,20 +759,18 @@ class Tokenizer:
                     if isinstance(model_json, dict):
                         model_type = model_json.get("model_type")
                         hub_class = hub_class or model_json.get("tokenizer_class")
-            family = conv.resolve_family(hub_class, model_type, json_text)
+            family = conv.resolve_family(hub_class, model_type, tokenizer_json)
             if json_path is None and family == "generic":
                 family = cls._family_without_tokenizer_json(ckpt, hub_class)
 
-        init_kwargs = cls._gather_init_kwargs(ckpt, tok_config, json_data, kwargs)
+        init_kwargs = cls._gather_init_kwargs(ckpt, tok_config, tokenizer_json, kwargs)
         init_kwargs["name_or_path"] = ckpt.name
         for key, value in conv.FAMILIES[family].defaults.items():
             init_kwargs.setdefault(key, value)
         conv.family_special_token_objects(family, init_kwargs)
 
-        if json_path is not None:
-            backend, family = conv.backend_from_tokenizer_json(
-                json_path, family, init_kwargs, json_text, json_data
-            )
+        if tokenizer_json is not None:
+            backend, family = conv.backend_from_tokenizer_json(tokenizer_json, family, init_kwargs)
         else:
             files = cls._vocab_files(ckpt, family)
             backend = conv.backend_from_vocab_files(files, family, init_kwargs)
@@ -828,13 +820,13 @@ class Tokenizer:
 
     @staticmethod
     def _gather_init_kwargs(
-        ckpt: Any, tok_config: dict[str, Any], json_data: dict[str, Any] | None, user_kwargs: dict[str, Any]
+        ckpt: Any, tok_config: dict[str, Any], tokenizer_json: conv.TokenizerJson | None, user_kwargs: dict[str, Any]
     ) -> dict[str, Any]:
         """Merge tokenizer_config.json, legacy special-token files and user keywords."""
         init_kwargs = {k: v for k, v in tok_config.items() if k not in ("tokenizer_class", "init_inputs")}
         for key in ("tokenizer_file", "vocab_file", "merges_file", "special_tokens_map_file", "name_or_path"):
             init_kwargs.pop(key, None)  # paths come from the checkpoint only, never from the config
-        if json_data is not None:
+        if tokenizer_json is not None:
             init_kwargs.pop("add_bos_token", None)
             init_kwargs.pop("add_eos_token", None)
         template_path = ckpt.get(CHAT_TEMPLATE_FILE)
@@ -886,12 +878,9 @@ class Tokenizer:
                     )
                     added_decoder[int(index)] = token
                     added_map[content] = token
-            if json_data is not None:
-                for item in json_data.get("added_tokens") or []:
-                    item = dict(item)
-                    index = item.pop("id")
-                    token = AddedToken(**item)
-                    added_decoder[int(index)] = token
+            if tokenizer_json is not None:
+                for index, token in tokenizer_json.added_tokens().items():
+                    added_decoder[index] = token
                     added_map[str(token)] = token
         init_kwargs["added_tokens_decoder"] = added_decoder
         init_kwargs = _added_token_from(init_kwargs)

@@ -18,6 +18,7 @@ import logging
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -222,14 +223,15 @@ def strip_fast(name: str) -> str:
 def resolve_family(
     tokenizer_class: str | None,
     model_type: str | None,
-    tokenizer_json_text: str | None,
+    tokenizer_json: TokenizerJson | str | None,
 ) -> str:
     """Pick the tokenizer family the reference ``AutoTokenizer`` would use.
 
     Args:
         tokenizer_class: ``tokenizer_class`` from ``tokenizer_config.json`` (or ``config.json``).
         model_type: ``model_type`` from ``config.json``.
-        tokenizer_json_text: Content of ``tokenizer.json`` when present.
+        tokenizer_json: ``tokenizer.json`` when present (parsed, or its content); its text is read
+            only for checkpoints that declare a ``LlamaTokenizer``.
 
     Returns:
         A key of ``FAMILIES``.
@@ -239,8 +241,8 @@ def resolve_family(
     if (
         hub == "LlamaTokenizer"
         and model_type not in _INCORRECT_HUB_CLASS
-        and tokenizer_json_text is not None
-        and '"ByteLevel"' in tokenizer_json_text
+        and tokenizer_json is not None
+        and '"ByteLevel"' in (tokenizer_json if isinstance(tokenizer_json, str) else tokenizer_json.text)
     ):
         # Llama-3 style checkpoints declare LlamaTokenizer but ship a byte-level tokenizer.json.
         return "generic"
@@ -434,91 +436,90 @@ def generate_merges(
 # ---------------------------------------------------------------------------------------------
 
 
-def _model_kind(model_json: dict[str, Any]) -> str | None:
-    kind = model_json.get("type")
-    if kind:
-        return kind
-    if "merges" in model_json:
-        return "BPE"
-    if "max_input_chars_per_word" in model_json:
-        return "WordPiece"
-    if isinstance(model_json.get("vocab"), list):
-        return "Unigram"
-    return None
+@dataclass
+class TokenizerJson:
+    """A ``tokenizer.json``, parsed once by the tokenizers library.
 
-
-def _vocab_dict(vocab: Any) -> dict[str, int]:
-    if isinstance(vocab, dict):
-        return vocab
-    return {item[0] if isinstance(item, (list, tuple)) else item: index for index, item in enumerate(vocab)}
-
-
-def _json_charsmap(tokenizer_json: dict[str, Any]) -> str | None:
-    """The base64 precompiled charsmap of a ``Precompiled`` normalizer in ``tokenizer.json``, if any."""
-    node = tokenizer_json.get("normalizer")
-    if not node:
-        return None
-    items = node.get("normalizers", []) if node.get("type") == "Sequence" else [node]
-    for item in items:
-        if item and item.get("type") == "Precompiled" and item.get("precompiled_charsmap"):
-            return item["precompiled_charsmap"]
-    return None
-
-
-def _merge_pairs(merges: list[Any]) -> list[tuple[str, str]]:
-    """tokenizer.json merges, as ``"a b"`` strings (older files) or ``["a", "b"]`` pairs."""
-    pairs = []
-    for merge in merges:
-        pair = merge.split(" ") if isinstance(merge, str) else merge
-        if len(pair) != 2:
-            raise ValueError(f"tokenizer.json has a malformed merge {merge!r}; expected two tokens")
-        pairs.append((pair[0], pair[1]))
-    return pairs
-
-
-def _post_processor_from_json(post_processor: dict[str, Any] | None) -> Any:
-    """A post-processor object from its ``tokenizer.json`` content (None stays None).
-
-    ``tokenizers`` reads components only as part of a whole tokenizer: parse one with an empty model.
+    What loading needs besides the parsed tokenizer (added tokens, baked-in padding and truncation,
+    the model kind, a precompiled charsmap) is read back from it, so the vocabulary and merges never
+    become Python objects: for MiniLM's 30k-entry file that halves the cost of reading it.
     """
-    if post_processor is None:
+
+    path: Path
+    backend: BackendTokenizer  # the file exactly as written
+
+    @classmethod
+    def read(cls, path: Path) -> TokenizerJson:
+        try:
+            backend = BackendTokenizer.from_file(str(path))
+        except Exception as err:  # the tokenizers library raises plain Exceptions
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as json_err:
+                raise ValueError(f"{str(path)!r} is not valid JSON: {json_err}") from json_err
+            if not isinstance(data, dict):
+                raise ValueError(  # noqa: TRY004 - bad file content, not a bad argument
+                    f"{str(path)!r} must hold a JSON object, got {type(data).__name__}"
+                ) from err
+            raise ValueError(f"{str(path)!r} is not a tokenizer.json the tokenizers library can read: {err}") from err
+        return cls(path, backend)
+
+    @cached_property
+    def text(self) -> str:
+        """The file's content (read only where a decision needs the raw text)."""
+        return self.path.read_text(encoding="utf-8")
+
+    @property
+    def model_kind(self) -> str:
+        """``WordPiece``, ``BPE``, ``Unigram`` or ``WordLevel``."""
+        return type(self.backend.model).__name__
+
+    def added_tokens(self) -> dict[int, AddedToken]:
+        """The file's ``added_tokens`` by id."""
+        return self.backend.get_added_tokens_decoder()
+
+    def charsmap(self) -> str | None:
+        """The base64 precompiled charsmap of a ``Precompiled`` normalizer, if any."""
+        normalizer = self.backend.normalizer
+        if normalizer is None:
+            return None
+        node = json.loads(normalizer.__getstate__())
+        items = node.get("normalizers", []) if node.get("type") == "Sequence" else [node]
+        for item in items:
+            if item and item.get("type") == "Precompiled" and item.get("precompiled_charsmap"):
+                return item["precompiled_charsmap"]
         return None
-    shell = {
-        "version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
-        "pre_tokenizer": None, "post_processor": post_processor, "decoder": None,
-        "model": {"type": "WordLevel", "vocab": {}, "unk_token": "[UNK]"},
-    }
-    return BackendTokenizer.from_str(json.dumps(shell)).post_processor
+
+    def model_json(self) -> dict[str, Any]:
+        """The file's ``model`` entry as JSON (parses the whole file: only where nothing else serves)."""
+        return json.loads(self.text).get("model") or {}
 
 
-def _family_model(family: str, model_json: dict[str, Any], kwargs: dict[str, Any]) -> Any:
+def _family_model(family: str, tokenizer_json: TokenizerJson, kwargs: dict[str, Any]) -> Any:
     """The backend model a family builds from the vocabulary of a ``tokenizer.json`` model.
 
-    Built from the parsed file directly: serialising the vocabulary back to JSON for ``from_str``
-    would cost more than the rest of loading together.
+    WordPiece and BPE reuse the model the tokenizers library parsed, with the settings the family's
+    reference class would pass; Unigram is rebuilt from the file's vocabulary and scores.
     """
     if family in ("bert", "distilbert", "mpnet"):
-        return WordPiece(
-            _vocab_dict(model_json["vocab"]),
-            unk_token=str(kwargs.get("unk_token")),
-            continuing_subword_prefix="##",
-            max_input_chars_per_word=100,
-        )
+        model = tokenizer_json.backend.model
+        model.unk_token = str(kwargs.get("unk_token"))
+        model.continuing_subword_prefix = "##"
+        model.max_input_chars_per_word = 100
+        return model
     if family in ("gpt2", "roberta", "llama"):
         bytelevel = family != "llama"
-        affixes = {"continuing_subword_prefix": "", "end_of_word_suffix": ""} if bytelevel else {}
-        return BPE(
-            _vocab_dict(model_json["vocab"]),
-            _merge_pairs(model_json.get("merges", [])),
-            dropout=None,
-            unk_token=None,
-            fuse_unk=not bytelevel,
-            byte_fallback=not bytelevel,
-            ignore_merges=False,
-            **affixes,
-        )
+        model = tokenizer_json.backend.model
+        model.dropout = None
+        model.unk_token = None
+        model.fuse_unk = not bytelevel
+        model.byte_fallback = not bytelevel
+        model.ignore_merges = False
+        model.continuing_subword_prefix = "" if bytelevel else None
+        model.end_of_word_suffix = "" if bytelevel else None
+        return model
     if family == "xlm_roberta":
-        return Unigram([tuple(piece) for piece in model_json["vocab"]], 3, False)
+        return Unigram([tuple(piece) for piece in tokenizer_json.model_json()["vocab"]], 3, False)
     raise ValueError(f"unknown tokenizer family {family!r}")
 
 
@@ -571,11 +572,7 @@ def set_family_pipeline(
 
 
 def backend_from_tokenizer_json(
-    path: Path,
-    family: str,
-    kwargs: dict[str, Any],
-    text: str | None = None,
-    data: dict[str, Any] | None = None,
+    tokenizer_json: TokenizerJson, family: str, kwargs: dict[str, Any]
 ) -> tuple[BackendTokenizer, str]:
     """Build the backend from ``tokenizer.json`` the way the family's reference class does.
 
@@ -584,40 +581,33 @@ def backend_from_tokenizer_json(
     ``added_tokens_decoder``.
 
     Args:
-        path: The ``tokenizer.json`` file.
+        tokenizer_json: The parsed file.
         family: Tokenizer family.
         kwargs: Tokenizer keyword arguments (family defaults already set); gets pad token and
             padding/truncation sides from the file's baked-in settings.
-        text: The file's content, if already read.
-        data: The file's parsed content, if already parsed.
 
     Returns:
         The backend and the family actually used (generic when the file's model does not fit).
     """
-    if text is None:
-        text = path.read_text(encoding="utf-8")
-    if data is None:
-        data = json.loads(text)
-    truncation = data.get("truncation")
-    padding = data.get("padding")
+    parsed = tokenizer_json.backend
+    truncation, padding = parsed.truncation, parsed.padding
     if family != "generic":
-        model_json = data.get("model") or {}
         wanted = FAMILIES[family].model
-        if _model_kind(model_json) != wanted:
+        if tokenizer_json.model_kind != wanted:
             logger.warning(
                 "%s is a %s tokenizer.json but the config names %s (a %s tokenizer); using the file as is",
-                path,
-                _model_kind(model_json),
+                tokenizer_json.path,
+                tokenizer_json.model_kind,
                 FAMILIES[family].class_name,
                 wanted,
             )
             family = "generic"
     if family == "generic":
-        backend = BackendTokenizer.from_str(text)
+        backend = parsed
     else:
-        backend = BackendTokenizer(_family_model(family, data["model"], kwargs))
-        backend.post_processor = _post_processor_from_json(data.get("post_processor"))
-        set_family_pipeline(family, backend, kwargs, _json_charsmap(data))
+        backend = BackendTokenizer(_family_model(family, tokenizer_json, kwargs))
+        backend.post_processor = parsed.post_processor
+        set_family_pipeline(family, backend, kwargs, tokenizer_json.charsmap())
     # Keep the baked-in padding/truncation only as defaults for sides and pad token.
     if truncation is not None:
         kwargs.setdefault("truncation_side", str(truncation.get("direction", "right")).lower())
