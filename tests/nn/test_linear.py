@@ -135,3 +135,15 @@ def test_fused_optimizer_steps_never_leave_a_stale_copy():
     optimizer.step()
     model.eval()
     torch.testing.assert_close(packed_output(), plain_output(), atol=1e-5, rtol=1e-5)
+
+
+def test_weights_made_under_inference_mode():
+    """A model loaded inside ``torch.inference_mode()`` has weights without version counters."""
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        layers = [Linear(8, 4).eval() for _ in range(2)]
+        x = torch.randn(2, 8)
+        assert layers[0].weight.is_inference()
+        torch.testing.assert_close(layers[0](x), F.linear(x, layers[0].weight, layers[0].bias), atol=1e-6, rtol=0)
+        expected = torch.cat([F.linear(x, lyr.weight, lyr.bias) for lyr in layers], dim=-1)
+        torch.testing.assert_close(fused_linear(x, layers), expected, atol=1e-6, rtol=0)

@@ -50,6 +50,24 @@ def exact_matmul() -> Iterator[None]:
         _EXACT.reset(token)
 
 
+def _state(t: torch.Tensor) -> tuple[int, int]:
+    """What says a tensor changed: its storage and version counter. Tensors made under
+    ``torch.inference_mode()`` (a model loaded there) have no version counter; only their storage counts."""
+    return t.data_ptr(), (-1 if t.is_inference() else t._version)
+
+
+def packed_inference(x: torch.Tensor) -> bool:
+    """Whether products on ``x`` may take the packed path with nothing to differentiate: float32 on CPU,
+    autograd off (``torch.no_grad()`` or ``torch.inference_mode()``), outside ``exact_matmul()``."""
+    return (
+        _AVAILABLE
+        and not torch.is_grad_enabled()
+        and x.dtype is torch.float32
+        and x.is_cpu
+        and not _EXACT.get()
+    )
+
+
 def _recording(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether autograd records this product."""
     return torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad)
@@ -102,7 +120,7 @@ class Linear(SkipMetaInit, nn.Linear):
 
     def packed_weight(self) -> torch.Tensor:
         w = self._parameters["weight"]
-        key = (w.data_ptr(), w._version)
+        key = _state(w)
         packed = self._packed
         if packed is None or packed[:2] != key:
             with torch.no_grad():
@@ -128,6 +146,18 @@ class Linear(SkipMetaInit, nn.Linear):
         if _recording(x, self.weight):
             return _PackedProduct.apply(x, self.weight, self.bias, self)
         return _packed_linear(x, self.packed_weight(), self.bias, "none", [], "")
+
+    def packed(self, x: torch.Tensor, *, gelu: bool = False) -> torch.Tensor:
+        """The product (``gelu=True``: with exact GELU) on the packed path, without the checks of
+        ``forward``: for callers that checked ``packed_inference(x)`` and ``self.packable()``."""
+        if gelu:
+            return _packed_linear(x, self.packed_weight(), self.bias, "gelu", [], "none")
+        return _packed_linear(x, self.packed_weight(), self.bias, "none", [], "")
+
+    def packable(self) -> bool:
+        """Whether this layer's own state allows the packed path (eval mode, float32 weight on CPU)."""
+        w = self._parameters["weight"]
+        return not self.training and w.dtype is torch.float32 and w.is_cpu
 
     def forward_gelu(self, x: torch.Tensor) -> torch.Tensor:
         """``gelu(self(x))`` (exact erf GELU), fused into the matrix product on the packed path."""
@@ -157,13 +187,20 @@ def fused_linear(x: torch.Tensor, layers: Sequence[Linear]) -> torch.Tensor | No
     several narrow ones. The concatenated, reordered weight is cached on the first layer, dropped like
     its own copy, and rebuilt when any weight or bias changes.
     """
-    first = layers[0]
     if not all(layer._use_packed(x) and layer.bias is not None for layer in layers):
         return None
-    params = [t for layer in layers for t in (layer._parameters["weight"], layer._parameters["bias"])]
-    if torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in params)):
+    if torch.is_grad_enabled() and (
+        x.requires_grad or any(p.requires_grad for layer in layers for p in layer._parameters.values())
+    ):
         return None  # autograd records: callers use the layers one by one
-    key = tuple((t.data_ptr(), t._version) for t in params)
+    return fused_packed(x, layers)
+
+
+def fused_packed(x: torch.Tensor, layers: Sequence[Linear]) -> torch.Tensor:
+    """``fused_linear`` without its checks: for callers that made them (every layer packable, with a bias,
+    and ``packed_inference(x)``)."""
+    first = layers[0]
+    key = tuple(_state(t) for layer in layers for t in layer._parameters.values())
     cached = first.__dict__.get("_fused_packed")
     if cached is None or cached[0] != key:
         with torch.no_grad():
