@@ -1,1 +1,2 @@
-"""Shared math for the model families: attention, activations."""
+"""Shared building blocks for the model families: attention, activations, layers (Embedding, LayerNorm,
+Dropout) and the packed-path Linear."""
