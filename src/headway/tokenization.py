@@ -26,6 +26,7 @@ from tokenizers import Tokenizer as BackendTokenizer
 
 from . import tokenizer_converters as conv
 from .checkpoint import atomic_write_text
+from .configuration import read_json_object
 from .hub import pop_hub_kwargs, resolve
 
 logger = logging.getLogger(__name__)
@@ -727,11 +728,7 @@ class Tokenizer:
         ckpt = resolve(pretrained_model_name_or_path, **hub_kwargs)
 
         config_path = ckpt.get(TOKENIZER_CONFIG_FILE)
-        tok_config = _read_json(config_path) if config_path is not None else {}
-        if not isinstance(tok_config, dict):
-            raise ValueError(  # noqa: TRY004 - bad file content, not a bad argument
-                f"{str(config_path)!r} must hold a JSON object, got {type(tok_config).__name__}"
-            )
+        tok_config = read_json_object(config_path) if config_path is not None else {}
         json_path = ckpt.get(TOKENIZER_FILE)
         tokenizer_json = conv.TokenizerJson.read(json_path) if json_path is not None else None
 

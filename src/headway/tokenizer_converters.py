@@ -26,6 +26,8 @@ from tokenizers import AddedToken, decoders, normalizers, pre_tokenizers, proces
 from tokenizers import Tokenizer as BackendTokenizer
 from tokenizers.models import BPE, Unigram, WordPiece
 
+from headway.configuration import read_json_object
+
 logger = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------
@@ -453,14 +455,7 @@ class TokenizerJson:
         try:
             backend = BackendTokenizer.from_file(str(path))
         except Exception as err:  # the tokenizers library raises plain Exceptions
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as json_err:
-                raise ValueError(f"{str(path)!r} is not valid JSON: {json_err}") from json_err
-            if not isinstance(data, dict):
-                raise ValueError(  # noqa: TRY004 - bad file content, not a bad argument
-                    f"{str(path)!r} must hold a JSON object, got {type(data).__name__}"
-                ) from err
+            read_json_object(path)  # says what is wrong in JSON terms when the file is not a JSON object
             raise ValueError(f"{str(path)!r} is not a tokenizer.json the tokenizers library can read: {err}") from err
         return cls(path, backend)
 

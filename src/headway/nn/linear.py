@@ -56,16 +56,15 @@ def _state(t: torch.Tensor) -> tuple[int, int]:
     return t.data_ptr(), (-1 if t.is_inference() else t._version)
 
 
+def _packable_input(x: torch.Tensor) -> bool:
+    """Whether ``x`` may go through the packed path: float32 on CPU, outside ``exact_matmul()``."""
+    return _AVAILABLE and x.dtype is torch.float32 and x.is_cpu and not _EXACT.get()
+
+
 def packed_inference(x: torch.Tensor) -> bool:
     """Whether products on ``x`` may take the packed path with nothing to differentiate: float32 on CPU,
     autograd off (``torch.no_grad()`` or ``torch.inference_mode()``), outside ``exact_matmul()``."""
-    return (
-        _AVAILABLE
-        and not torch.is_grad_enabled()
-        and x.dtype is torch.float32
-        and x.is_cpu
-        and not _EXACT.get()
-    )
+    return not torch.is_grad_enabled() and _packable_input(x)
 
 
 def _recording(x: torch.Tensor, weight: torch.Tensor) -> bool:
@@ -78,10 +77,9 @@ class _PackedProduct(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, layer):
-        out = _packed_linear(x, layer.packed_weight(), bias, "none", [], "")
         ctx.save_for_backward(x, weight)
         ctx.layer, ctx.has_bias = layer, bias is not None
-        return out
+        return layer.packed(x)
 
     @staticmethod
     def backward(ctx, grad):
@@ -107,16 +105,7 @@ class Linear(SkipMetaInit, nn.Linear):
 
     def _use_packed(self, x: torch.Tensor) -> bool:
         """Whether this product takes the packed path (eval mode, float32 on CPU, not ``exact_matmul``)."""
-        w = self._parameters["weight"]
-        return (
-            _AVAILABLE
-            and not self.training
-            and x.dtype is torch.float32
-            and w.dtype is torch.float32
-            and x.is_cpu
-            and w.is_cpu
-            and not _EXACT.get()
-        )
+        return self.packable() and _packable_input(x)
 
     def packed_weight(self) -> torch.Tensor:
         w = self._parameters["weight"]
@@ -145,7 +134,7 @@ class Linear(SkipMetaInit, nn.Linear):
             return self._plain(x)
         if _recording(x, self.weight):
             return _PackedProduct.apply(x, self.weight, self.bias, self)
-        return _packed_linear(x, self.packed_weight(), self.bias, "none", [], "")
+        return self.packed(x)
 
     def packed(self, x: torch.Tensor, *, gelu: bool = False) -> torch.Tensor:
         """The product (``gelu=True``: with exact GELU) on the packed path, without the checks of
@@ -162,8 +151,8 @@ class Linear(SkipMetaInit, nn.Linear):
     def forward_gelu(self, x: torch.Tensor) -> torch.Tensor:
         """``gelu(self(x))`` (exact erf GELU), fused into the matrix product on the packed path."""
         if self._use_packed(x) and not _recording(x, self.weight):
-            return _packed_linear(x, self.packed_weight(), self.bias, "gelu", [], "none")
-        return F.gelu(self(x))
+            return self.packed(x, gelu=True)
+        return F.gelu(self.forward(x))
 
     def train(self, mode: bool = True) -> Linear:
         self.drop_packed()
