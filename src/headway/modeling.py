@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -22,8 +23,13 @@ from typing_extensions import Self
 
 from headway.configuration import PretrainedConfig
 from headway.nn.layers import Embedding
+from headway.outputs import ModelOutput
 
 logger = logging.getLogger(__name__)
+
+# Set while a model called with return_dict=False runs, so that the models it calls inside (a head's bare
+# model) still return output objects: only the outermost call turns its output into a tuple.
+_tuple_call = threading.local()
 
 M = TypeVar("M", bound="PreTrainedModel")
 
@@ -92,6 +98,21 @@ class PreTrainedModel(nn.Module):
             )
         super().__init__()
         self.config = config
+
+    def __call__(self, *args: Any, return_dict: bool | None = None, **kwargs: Any) -> Any:
+        """Run ``forward``; ``return_dict=False`` (or ``config.return_dict = False``) returns the output's
+        non-None fields as a tuple, as the reference does (``loss, logits = model(..., return_dict=False)``)."""
+        if return_dict is None:
+            return_dict = self.config.return_dict or getattr(_tuple_call, "active", False)
+        if return_dict:
+            return super().__call__(*args, **kwargs)
+        outer = getattr(_tuple_call, "active", False)
+        _tuple_call.active = True
+        try:
+            out = super().__call__(*args, **kwargs)
+        finally:
+            _tuple_call.active = outer
+        return out.to_tuple() if isinstance(out, ModelOutput) else out
 
     # -- initialisation ------------------------------------------------------------------------------
     def post_init(self) -> None:

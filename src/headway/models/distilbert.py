@@ -15,29 +15,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from headway.configuration import PretrainedConfig, config_class
-from headway.losses import sequence_classification_loss, token_classification_loss
+from headway.losses import token_classification_loss
 from headway.modeling import PreTrainedModel
-from headway.models.bert import (
-    BertEncoder,
-    check_one_input,
-    check_token_ids,
-    choice_output,
-    flatten_choices,
-    qa_output,
-    run_encoder,
+from headway.models.encoder import Encoder, check_length, check_one_input, check_token_ids, run_encoder
+from headway.models.heads import (
+    MultipleChoice,
+    QuestionAnswering,
+    SequenceClassification,
+    TokenClassification,
 )
 from headway.nn.activations import get_activation
 from headway.nn.attention import attention
 from headway.nn.layers import Dropout, Embedding, LayerNorm
 from headway.nn.linear import Linear
-from headway.outputs import (
-    BaseModelOutput,
-    MaskedLMOutput,
-    MultipleChoiceModelOutput,
-    QuestionAnsweringModelOutput,
-    SequenceClassifierOutput,
-    TokenClassifierOutput,
-)
+from headway.outputs import BaseModelOutput, MaskedLMOutput
 
 Tensor = torch.Tensor
 
@@ -126,12 +117,7 @@ class Embeddings(nn.Module):
             inputs_embeds = self.word_embeddings(input_ids)  # (B, T, dim)
         seq_len = inputs_embeds.shape[1]
         if position_ids is None:
-            if seq_len > self.position_embeddings.num_embeddings:
-                raise ValueError(
-                    f"Sequence length {seq_len} exceeds the model's maximum of "
-                    f"{self.position_embeddings.num_embeddings} positions; truncate the input "
-                    "(tokenizer(..., truncation=True))"
-                )
+            check_length(seq_len, self.position_embeddings.num_embeddings)
             position_ids = torch.arange(seq_len, device=inputs_embeds.device)[None]  # (1, T)
         embeddings = inputs_embeds + self.position_embeddings(position_ids)
         return self.dropout(self.LayerNorm(embeddings))
@@ -197,8 +183,8 @@ class TransformerBlock(nn.Module):
         return self.output_layer_norm(self.ffn(attended) + attended), weights
 
 
-class Transformer(BertEncoder):
-    """The stack of blocks; BERT's encoder loop (hidden states, attentions, gradient checkpointing)."""
+class Transformer(Encoder):
+    """The stack of blocks (``transformer.layer.N``) run by the shared layer loop."""
 
     layer_class = TransformerBlock
 
@@ -283,80 +269,60 @@ class DistilBertForMaskedLM(DistilBertPreTrainedModel):
         return MaskedLMOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
-    def __init__(self, config: DistilBertConfig) -> None:
-        super().__init__(config)
-        self.distilbert = DistilBertModel(config)
+# DistilBERT's heads take labels before position_ids, as the reference's do.
+_ORDER = ("input_ids", "attention_mask", "inputs_embeds", "labels", "position_ids")
+
+
+class _FirstTokenHead:
+    """The sentence heads' modules: ``pre_classifier`` with ReLU on the first token, dropout
+    (``seq_classif_dropout``), ``classifier``."""
+
+    pooling = "first"
+
+    def init_head(self, config: DistilBertConfig) -> None:
         self.pre_classifier = Linear(config.dim, config.dim)
-        self.classifier = Linear(config.dim, config.num_labels)
+        self.classifier = Linear(config.dim, self.num_outputs(config))
         self.dropout = Dropout(config.seq_classif_dropout)
-        self.post_init()
 
-    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                inputs_embeds: Tensor | None = None, labels: Tensor | None = None,
-                position_ids: Tensor | None = None, **kwargs) -> SequenceClassifierOutput:
-        out = self.distilbert(input_ids, attention_mask, inputs_embeds, position_ids, **kwargs)
-        pooled = self.dropout(F.relu(self.pre_classifier(out.last_hidden_state[:, 0])))  # (B, dim), 1st token
-        logits = self.classifier(pooled)  # (B, num_labels)
-        loss = sequence_classification_loss(logits, labels, self.config) if labels is not None else None
-        return SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
+    def score(self, first_token: Tensor) -> Tensor:
+        return self.classifier(self.dropout(F.relu(self.pre_classifier(first_token))))  # (B, num_outputs)
 
 
-class DistilBertForQuestionAnswering(DistilBertPreTrainedModel):
-    def __init__(self, config: DistilBertConfig) -> None:
-        super().__init__(config)
+class DistilBertForSequenceClassification(_FirstTokenHead, DistilBertPreTrainedModel, SequenceClassification):
+    base_model_class = DistilBertModel
+    input_order = _ORDER
+
+
+class DistilBertForQuestionAnswering(DistilBertPreTrainedModel, QuestionAnswering):
+    base_model_class = DistilBertModel
+    input_order = ("input_ids", "attention_mask", "inputs_embeds", "start_positions", "end_positions",
+                   "position_ids")
+
+    def init_head(self, config: DistilBertConfig) -> None:
         if config.num_labels != 2:
             raise ValueError(
                 f"config.num_labels should be 2 (span start and end), but it is {config.num_labels}"
             )
-        self.distilbert = DistilBertModel(config)
         self.qa_outputs = Linear(config.dim, config.num_labels)
         self.dropout = Dropout(config.qa_dropout)
-        self.post_init()
 
-    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                inputs_embeds: Tensor | None = None, start_positions: Tensor | None = None,
-                end_positions: Tensor | None = None, position_ids: Tensor | None = None,
-                **kwargs) -> QuestionAnsweringModelOutput:
-        out = self.distilbert(input_ids, attention_mask, inputs_embeds, position_ids, **kwargs)
-        logits = self.qa_outputs(self.dropout(out.last_hidden_state))  # (B, T, 2)
-        return qa_output(logits, start_positions, end_positions, out)
+    def score(self, tokens: Tensor) -> Tensor:
+        return self.qa_outputs(self.dropout(tokens))  # (B, T, 2)
 
 
-class DistilBertForTokenClassification(DistilBertPreTrainedModel):
-    def __init__(self, config: DistilBertConfig) -> None:
-        super().__init__(config)
-        self.distilbert = DistilBertModel(config)
+class DistilBertForTokenClassification(DistilBertPreTrainedModel, TokenClassification):
+    base_model_class = DistilBertModel
+    input_order = _ORDER
+
+    def init_head(self, config: DistilBertConfig) -> None:
         self.dropout = Dropout(config.dropout)
         self.classifier = Linear(config.dim, config.num_labels)
-        self.post_init()
-
-    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                inputs_embeds: Tensor | None = None, labels: Tensor | None = None,
-                position_ids: Tensor | None = None, **kwargs) -> TokenClassifierOutput:
-        out = self.distilbert(input_ids, attention_mask, inputs_embeds, position_ids, **kwargs)
-        logits = self.classifier(self.dropout(out.last_hidden_state))  # (B, T, num_labels)
-        loss = token_classification_loss(logits, labels) if labels is not None else None
-        return TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-class DistilBertForMultipleChoice(DistilBertPreTrainedModel):
-    def __init__(self, config: DistilBertConfig) -> None:
-        super().__init__(config)
-        self.distilbert = DistilBertModel(config)
-        self.pre_classifier = Linear(config.dim, config.dim)
-        self.classifier = Linear(config.dim, 1)
-        self.dropout = Dropout(config.seq_classif_dropout)
-        self.post_init()
-
-    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                inputs_embeds: Tensor | None = None, labels: Tensor | None = None,
-                position_ids: Tensor | None = None, **kwargs) -> MultipleChoiceModelOutput:
-        # The reference leaves position_ids unflattened (and fails); they are flattened like the rest here.
-        num_choices, flat = flatten_choices(input_ids, attention_mask, inputs_embeds, position_ids)
-        out = self.distilbert(*flat, **kwargs)
-        pooled = self.dropout(F.relu(self.pre_classifier(out.last_hidden_state[:, 0])))  # (B * choices, dim)
-        return choice_output(self.classifier(pooled), num_choices, labels, out)
+class DistilBertForMultipleChoice(_FirstTokenHead, DistilBertPreTrainedModel, MultipleChoice):
+    # Unlike the reference, which leaves position_ids unflattened (and fails), they are flattened like the rest.
+    base_model_class = DistilBertModel
+    input_order = _ORDER
 
 
 __all__ = [

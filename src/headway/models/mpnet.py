@@ -15,31 +15,16 @@ import torch
 from torch import nn
 
 from headway.configuration import PretrainedConfig, config_class
-from headway.losses import sequence_classification_loss, token_classification_loss
+from headway.losses import token_classification_loss
 from headway.modeling import PreTrainedModel
-from headway.models.bert import (
-    BertEncoder,
-    BertLayer,
-    BertPooler,
-    check_one_input,
-    check_token_ids,
-    choice_output,
-    flatten_choices,
-    qa_output,
-    run_encoder,
-)
-from headway.models.roberta import RobertaClassificationHead, RobertaLMHead, position_ids_from_input_ids
+from headway.models.bert import BertEncoder, BertLayer, BertPooler
+from headway.models.encoder import check_one_input, check_token_ids, run_encoder
+from headway.models.heads import MultipleChoice, QuestionAnswering, TokenClassification
+from headway.models.roberta import ClassificationHeadOnFirstToken, RobertaLMHead, position_ids_from_input_ids
 from headway.nn.attention import attention
 from headway.nn.layers import Dropout, Embedding, LayerNorm
 from headway.nn.linear import Linear
-from headway.outputs import (
-    BaseModelOutputWithPooling,
-    MaskedLMOutput,
-    MultipleChoiceModelOutput,
-    QuestionAnsweringModelOutput,
-    SequenceClassifierOutput,
-    TokenClassifierOutput,
-)
+from headway.outputs import BaseModelOutputWithPooling, MaskedLMOutput
 
 Tensor = torch.Tensor
 
@@ -259,52 +244,16 @@ class MPNetModel(MPNetPreTrainedModel):
         )
 
 
-class MPNetForSequenceClassification(MPNetPreTrainedModel):
-    def __init__(self, config: MPNetConfig) -> None:
-        super().__init__(config)
-        self.mpnet = MPNetModel(config, add_pooling_layer=False)
-        self.classifier = RobertaClassificationHead(config)
-        self.post_init()
-
-    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                position_ids: Tensor | None = None, inputs_embeds: Tensor | None = None,
-                labels: Tensor | None = None, **kwargs) -> SequenceClassifierOutput:
-        out = self.mpnet(input_ids, attention_mask, position_ids, inputs_embeds, **kwargs)
-        logits = self.classifier(out.last_hidden_state)  # (B, num_labels)
-        loss = sequence_classification_loss(logits, labels, self.config) if labels is not None else None
-        return SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
+class MPNetForSequenceClassification(MPNetPreTrainedModel, ClassificationHeadOnFirstToken):
+    base_model_class = MPNetModel
 
 
-class MPNetForTokenClassification(MPNetPreTrainedModel):
-    def __init__(self, config: MPNetConfig) -> None:
-        super().__init__(config)
-        self.mpnet = MPNetModel(config, add_pooling_layer=False)
-        self.dropout = Dropout(config.hidden_dropout_prob)
-        self.classifier = Linear(config.hidden_size, config.num_labels)
-        self.post_init()
-
-    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                position_ids: Tensor | None = None, inputs_embeds: Tensor | None = None,
-                labels: Tensor | None = None, **kwargs) -> TokenClassifierOutput:
-        out = self.mpnet(input_ids, attention_mask, position_ids, inputs_embeds, **kwargs)
-        logits = self.classifier(self.dropout(out.last_hidden_state))  # (B, T, num_labels)
-        loss = token_classification_loss(logits, labels) if labels is not None else None
-        return TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions)
+class MPNetForTokenClassification(MPNetPreTrainedModel, TokenClassification):
+    base_model_class = MPNetModel
 
 
-class MPNetForQuestionAnswering(MPNetPreTrainedModel):
-    def __init__(self, config: MPNetConfig) -> None:
-        super().__init__(config)
-        self.mpnet = MPNetModel(config, add_pooling_layer=False)
-        self.qa_outputs = Linear(config.hidden_size, config.num_labels)
-        self.post_init()
-
-    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                position_ids: Tensor | None = None, inputs_embeds: Tensor | None = None,
-                start_positions: Tensor | None = None, end_positions: Tensor | None = None,
-                **kwargs) -> QuestionAnsweringModelOutput:
-        out = self.mpnet(input_ids, attention_mask, position_ids, inputs_embeds, **kwargs)
-        return qa_output(self.qa_outputs(out.last_hidden_state), start_positions, end_positions, out)
+class MPNetForQuestionAnswering(MPNetPreTrainedModel, QuestionAnswering):
+    base_model_class = MPNetModel
 
 
 class MPNetForMaskedLM(MPNetPreTrainedModel):
@@ -328,20 +277,8 @@ class MPNetForMaskedLM(MPNetPreTrainedModel):
         return MaskedLMOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-class MPNetForMultipleChoice(MPNetPreTrainedModel):
-    def __init__(self, config: MPNetConfig) -> None:
-        super().__init__(config)
-        self.mpnet = MPNetModel(config)
-        self.dropout = Dropout(config.hidden_dropout_prob)
-        self.classifier = Linear(config.hidden_size, 1)
-        self.post_init()
-
-    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                position_ids: Tensor | None = None, inputs_embeds: Tensor | None = None,
-                labels: Tensor | None = None, **kwargs) -> MultipleChoiceModelOutput:
-        num_choices, flat = flatten_choices(input_ids, attention_mask, position_ids, inputs_embeds)
-        out = self.mpnet(*flat, **kwargs)
-        return choice_output(self.classifier(self.dropout(out.pooler_output)), num_choices, labels, out)
+class MPNetForMultipleChoice(MPNetPreTrainedModel, MultipleChoice):
+    base_model_class = MPNetModel  # classifier(dropout(pooler_output)) per choice
 
 
 __all__ = [

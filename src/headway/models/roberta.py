@@ -14,27 +14,19 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from headway.configuration import config_class
-from headway.losses import sequence_classification_loss, token_classification_loss
-from headway.models.bert import (
-    BertConfig,
-    BertEmbeddings,
-    BertModel,
-    BertPreTrainedModel,
-    choice_output,
+from headway.configuration import PretrainedConfig, config_class
+from headway.losses import token_classification_loss
+from headway.models.bert import BertConfig, BertEmbeddings, BertModel, BertPreTrainedModel
+from headway.models.heads import (
+    MultipleChoice,
+    QuestionAnswering,
+    SequenceClassification,
+    TokenClassification,
     classifier_dropout,
-    flatten_choices,
-    qa_output,
 )
 from headway.nn.layers import Dropout, Embedding, LayerNorm
 from headway.nn.linear import Linear
-from headway.outputs import (
-    MaskedLMOutput,
-    MultipleChoiceModelOutput,
-    QuestionAnsweringModelOutput,
-    SequenceClassifierOutput,
-    TokenClassifierOutput,
-)
+from headway.outputs import MaskedLMOutput
 
 Tensor = torch.Tensor
 
@@ -120,17 +112,30 @@ class RobertaLMHead(nn.Module):
 
 
 class RobertaClassificationHead(nn.Module):
-    """Sentence classification from the ``<s>`` token: dropout, dense, tanh, dropout, out_proj."""
+    """Sentence classification from the ``<s>`` token's vector (B, hidden): dropout, dense, tanh, dropout,
+    out_proj."""
 
-    def __init__(self, config: RobertaConfig) -> None:
+    def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
         self.dense = Linear(config.hidden_size, config.hidden_size)
         self.dropout = Dropout(classifier_dropout(config))
         self.out_proj = Linear(config.hidden_size, config.num_labels)
 
-    def forward(self, features: Tensor) -> Tensor:
-        x = self.dropout(features[:, 0])  # (B, hidden): the <s> token
-        return self.out_proj(self.dropout(torch.tanh(self.dense(x))))
+    def forward(self, first_token: Tensor) -> Tensor:
+        return self.out_proj(self.dropout(torch.tanh(self.dense(self.dropout(first_token)))))
+
+
+class ClassificationHeadOnFirstToken(SequenceClassification):
+    """Sequence classification through a ``classifier`` module (RobertaClassificationHead) on the first
+    token, without the pooler: RoBERTa's, and MPNet's."""
+
+    pooling = "first"
+
+    def init_head(self, config: PretrainedConfig) -> None:
+        self.classifier = RobertaClassificationHead(config)
+
+    def score(self, first_token: Tensor) -> Tensor:
+        return self.classifier(first_token)
 
 
 class RobertaPreTrainedModel(BertPreTrainedModel):
@@ -157,60 +162,19 @@ class RobertaModel(RobertaPreTrainedModel, BertModel):
     embeddings_class = RobertaEmbeddings
 
 
-class RobertaForSequenceClassification(RobertaPreTrainedModel):
+class RobertaForSequenceClassification(RobertaPreTrainedModel, ClassificationHeadOnFirstToken):
+    base_model_class = RobertaModel
     _keys_to_ignore_on_load_unexpected = _NO_POOLER_IGNORE
 
-    def __init__(self, config: RobertaConfig) -> None:
-        super().__init__(config)
-        self.roberta = RobertaModel(config, add_pooling_layer=False)
-        self.classifier = RobertaClassificationHead(config)
-        self.post_init()
 
-    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
-                inputs_embeds: Tensor | None = None, labels: Tensor | None = None, **kwargs
-                ) -> SequenceClassifierOutput:
-        out = self.roberta(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
-        logits = self.classifier(out.last_hidden_state)  # (B, num_labels)
-        loss = sequence_classification_loss(logits, labels, self.config) if labels is not None else None
-        return SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
-
-
-class RobertaForTokenClassification(RobertaPreTrainedModel):
+class RobertaForTokenClassification(RobertaPreTrainedModel, TokenClassification):
+    base_model_class = RobertaModel
     _keys_to_ignore_on_load_unexpected = _NO_POOLER_IGNORE
 
-    def __init__(self, config: RobertaConfig) -> None:
-        super().__init__(config)
-        self.roberta = RobertaModel(config, add_pooling_layer=False)
-        self.dropout = Dropout(classifier_dropout(config))
-        self.classifier = Linear(config.hidden_size, config.num_labels)
-        self.post_init()
 
-    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
-                inputs_embeds: Tensor | None = None, labels: Tensor | None = None, **kwargs
-                ) -> TokenClassifierOutput:
-        out = self.roberta(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
-        logits = self.classifier(self.dropout(out.last_hidden_state))  # (B, T, num_labels)
-        loss = token_classification_loss(logits, labels) if labels is not None else None
-        return TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions)
-
-
-class RobertaForQuestionAnswering(RobertaPreTrainedModel):
+class RobertaForQuestionAnswering(RobertaPreTrainedModel, QuestionAnswering):
+    base_model_class = RobertaModel
     _keys_to_ignore_on_load_unexpected = _NO_POOLER_IGNORE
-
-    def __init__(self, config: RobertaConfig) -> None:
-        super().__init__(config)
-        self.roberta = RobertaModel(config, add_pooling_layer=False)
-        self.qa_outputs = Linear(config.hidden_size, config.num_labels)
-        self.post_init()
-
-    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
-                inputs_embeds: Tensor | None = None, start_positions: Tensor | None = None,
-                end_positions: Tensor | None = None, **kwargs) -> QuestionAnsweringModelOutput:
-        out = self.roberta(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
-        return qa_output(self.qa_outputs(out.last_hidden_state), start_positions, end_positions, out)
 
 
 class RobertaForMaskedLM(RobertaPreTrainedModel):
@@ -238,22 +202,14 @@ class RobertaForMaskedLM(RobertaPreTrainedModel):
         return MaskedLMOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-class RobertaForMultipleChoice(RobertaPreTrainedModel):
-    def __init__(self, config: RobertaConfig) -> None:
-        super().__init__(config)
-        self.roberta = RobertaModel(config)
+class RobertaForMultipleChoice(RobertaPreTrainedModel, MultipleChoice):
+    base_model_class = RobertaModel  # classifier(dropout(pooler_output)) per choice
+    # The reference's positional order, which differs from the other heads'.
+    input_order = ("input_ids", "token_type_ids", "attention_mask", "labels", "position_ids", "inputs_embeds")
+
+    def init_head(self, config: RobertaConfig) -> None:
         self.dropout = Dropout(config.hidden_dropout_prob)  # the reference ignores classifier_dropout here
         self.classifier = Linear(config.hidden_size, 1)
-        self.post_init()
-
-    # The reference's positional order, which differs from the other heads'.
-    def forward(self, input_ids: Tensor | None = None, token_type_ids: Tensor | None = None,
-                attention_mask: Tensor | None = None, labels: Tensor | None = None,
-                position_ids: Tensor | None = None, inputs_embeds: Tensor | None = None, **kwargs
-                ) -> MultipleChoiceModelOutput:
-        num_choices, flat = flatten_choices(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
-        out = self.roberta(*flat, **kwargs)
-        return choice_output(self.classifier(self.dropout(out.pooler_output)), num_choices, labels, out)
 
 
 # XLM-RoBERTa: the same network; only the config (model_type "xlm-roberta") differs.

@@ -1,0 +1,246 @@
+"""Task heads written once: sequence classification, token classification, question answering, multiple choice.
+
+A family declares a head in a line or two, by subclassing its own PreTrainedModel and one of these::
+
+    class BertForSequenceClassification(BertPreTrainedModel, SequenceClassification):
+        base_model_class = BertModel  # built as self.bert (base_model_prefix: the Hub weight prefix)
+
+What may vary is a class attribute or a small method, never the forward:
+
+- ``base_model_class``: the family's bare model, built as ``self.<base_model_prefix>`` (with its pooler
+  only when the head pools through it);
+- ``pooling`` (sentence heads): where the sentence vector comes from: ``"pooler"`` (the bare model's
+  ``pooler_output``), ``"first"`` (the first token), ``"last"`` (the last non-padding token, for
+  decoders) or ``"mean"`` (the mean over non-padding tokens);
+- ``init_head(config)``: the head's modules under their Hub names (default: ``dropout`` and
+  ``classifier``, or ``qa_outputs`` for question answering);
+- ``score(x)``: those modules applied to the sentence vector (B, hidden) or the tokens (B, T, hidden);
+- ``input_order``: the positional order of ``forward``'s inputs where the reference's differs from the
+  bare model's inputs followed by the labels.
+
+Each concrete head gets a ``forward`` whose signature (seen by ``inspect.signature``, the Trainer's
+column pruning and editors) is that positional order; it binds its arguments by name and runs the one
+shared implementation (``_run``) of its task.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from headway.configuration import PretrainedConfig
+from headway.losses import sequence_classification_loss, span_loss, token_classification_loss
+from headway.modeling import PreTrainedModel
+from headway.nn.layers import Dropout
+from headway.nn.linear import Linear
+from headway.outputs import (
+    ModelOutput,
+    MultipleChoiceModelOutput,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
+
+Tensor = torch.Tensor
+POOLINGS = ("pooler", "first", "last", "mean")
+
+
+def classifier_dropout(config: PretrainedConfig) -> float:
+    """The head's dropout: ``classifier_dropout`` when a config sets it, else ``hidden_dropout_prob``."""
+    value = getattr(config, "classifier_dropout", None)
+    return value if value is not None else config.hidden_dropout_prob
+
+
+def _positional_inputs(forward: Any) -> tuple[str, ...]:
+    """The names a ``forward`` takes by position (after ``self``, before ``*`` or ``**``)."""
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    params = list(inspect.signature(forward).parameters.values())[1:]
+    return tuple(p.name for p in params if p.kind in kinds)
+
+
+def _bound_forward(cls: type[TaskHead]) -> Any:
+    """A ``forward`` for ``cls`` taking its inputs in ``cls``'s positional order, then running ``_run``."""
+    order = cls.input_order or (*_positional_inputs(cls.base_model_class.forward), *cls.label_names)
+
+    def forward(self: TaskHead, *args: Tensor | None, **kwargs: Any) -> ModelOutput:
+        if len(args) > len(order):
+            raise TypeError(
+                f"{type(self).__name__}.forward() takes at most {len(order)} positional inputs "
+                f"({', '.join(order)}), got {len(args)}"
+            )
+        for name, value in zip(order, args):
+            if name in kwargs:
+                raise TypeError(f"{type(self).__name__}.forward() got multiple values for argument {name!r}")
+            kwargs[name] = value
+        return self._run(**kwargs)
+
+    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    inputs = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                annotation="Tensor | None") for name in order]
+    rest = inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)
+    output = inspect.signature(cls._run).return_annotation
+    forward.__signature__ = inspect.Signature([self_param, *inputs, rest], return_annotation=output)
+    forward.__doc__ = cls._run.__doc__
+    forward.__qualname__ = f"{cls.__qualname__}.forward"
+    forward.__module__ = cls.__module__
+    forward.task_forward = cls._run  # what it runs: the one shared implementation (tests check it)
+    return forward
+
+
+class TaskHead(PreTrainedModel):
+    """Base of the shared heads: builds the bare model and the head's modules; one forward per task."""
+
+    base_model_class: ClassVar[type[PreTrainedModel]]
+    pooling: ClassVar[str] = "first"
+    input_order: ClassVar[tuple[str, ...] | None] = None
+    label_names: ClassVar[tuple[str, ...]] = ("labels",)
+    uses_pooler: ClassVar[bool] = False  # whether the bare model is built with its pooler
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "base_model_class" in cls.__dict__ or "input_order" in cls.__dict__:  # a family's concrete head
+            cls.forward = _bound_forward(cls)
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        base_kwargs = {}
+        if "add_pooling_layer" in inspect.signature(self.base_model_class.__init__).parameters:
+            base_kwargs["add_pooling_layer"] = self._needs_pooler()
+        setattr(self, self.base_model_prefix, self.base_model_class(config, **base_kwargs))
+        self.init_head(config)
+        self.post_init()
+
+    def _needs_pooler(self) -> bool:
+        return self.uses_pooler
+
+    def init_head(self, config: PretrainedConfig) -> None:
+        """The head's modules under their Hub names (default: ``dropout`` and ``classifier``)."""
+        self.dropout = Dropout(classifier_dropout(config))
+        self.classifier = Linear(config.hidden_size, self.num_outputs(config))
+
+    def num_outputs(self, config: PretrainedConfig) -> int:
+        return config.num_labels
+
+    def score(self, features: Tensor) -> Tensor:
+        """The head's modules over the pooled vector (B, hidden) or the tokens (B, T, hidden)."""
+        return self.classifier(self.dropout(features))
+
+    def _run(self, **inputs: Any) -> ModelOutput:  # each task writes its own
+        raise NotImplementedError
+
+
+class _SentenceHead(TaskHead):
+    """Heads that score one vector per sequence, taken by ``pooling``."""
+
+    pooling: ClassVar[str] = "pooler"
+
+    def _needs_pooler(self) -> bool:
+        return self.pooling == "pooler"
+
+    def pool(self, out: ModelOutput, attention_mask: Tensor | None, input_ids: Tensor | None) -> Tensor:
+        """The sentence vector (B, hidden) the head scores."""
+        pooling = self.pooling
+        if pooling == "pooler":
+            return out.pooler_output
+        hidden = out.last_hidden_state  # (B, T, hidden)
+        if pooling == "first":
+            return hidden[:, 0]
+        if pooling == "mean":
+            if attention_mask is None:
+                return hidden.mean(dim=1)
+            keep = attention_mask.to(hidden.dtype)[..., None]  # (B, T, 1)
+            return (hidden * keep).sum(dim=1) / keep.sum(dim=1)
+        if pooling == "last":
+            return hidden[torch.arange(hidden.shape[0], device=hidden.device), self._last_token(input_ids, hidden)]
+        raise ValueError(f"Unknown pooling {pooling!r} in {type(self).__name__}; expected one of {POOLINGS}")
+
+    def _last_token(self, input_ids: Tensor | None, hidden: Tensor) -> Tensor | int:
+        """Index of each row's last non-padding token (decoders read the sentence there)."""
+        pad = self.config.pad_token_id
+        if pad is None:
+            if hidden.shape[0] != 1:
+                raise ValueError(
+                    f"{type(self).__name__} cannot find the last token of each row of a batch of "
+                    f"{hidden.shape[0]} without a padding token: set config.pad_token_id"
+                )
+            return -1
+        if input_ids is None:  # embeddings cannot tell padding: the last position
+            return -1
+        positions = torch.arange(input_ids.shape[-1], device=input_ids.device)
+        return (positions * input_ids.ne(pad)).argmax(-1)  # (B,)
+
+
+class SequenceClassification(_SentenceHead):
+    """One label (or score) per sequence: single-label, multi-label or regression by ``problem_type``."""
+
+    def _run(self, *, labels: Tensor | None = None, **inputs: Any) -> SequenceClassifierOutput:
+        """Logits (B, num_labels) and, with ``labels``, the loss ``config.problem_type`` names."""
+        out = self.base_model(**inputs)
+        logits = self.score(self.pool(out, inputs.get("attention_mask"), inputs.get("input_ids")))
+        loss = sequence_classification_loss(logits, labels, self.config) if labels is not None else None
+        return SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+class MultipleChoice(_SentenceHead):
+    """One score per choice: inputs (B, choices, T) are scored as B * choices sequences."""
+
+    def num_outputs(self, config: PretrainedConfig) -> int:
+        return 1
+
+    def _run(self, *, labels: Tensor | None = None, **inputs: Any) -> MultipleChoiceModelOutput:
+        """Logits (B, choices) and, with ``labels`` (the right choice per row), the cross-entropy loss."""
+        first = inputs.get("input_ids")
+        num_choices = (first if first is not None else inputs["inputs_embeds"]).shape[1]
+        flat = {k: v.flatten(0, 1) if isinstance(v, Tensor) else v for k, v in inputs.items()}  # (B * choices, T...)
+        out = self.base_model(**flat)
+        scores = self.score(self.pool(out, flat.get("attention_mask"), flat.get("input_ids")))  # (B * choices, 1)
+        logits = scores.view(-1, num_choices)  # (B, choices)
+        loss = F.cross_entropy(logits, labels) if labels is not None else None
+        return MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+class TokenClassification(TaskHead):
+    """One label per token (named entities, parts of speech); label -100 is ignored."""
+
+    def _run(self, *, labels: Tensor | None = None, **inputs: Any) -> TokenClassifierOutput:
+        """Logits (B, T, num_labels) and, with ``labels``, the token cross-entropy."""
+        out = self.base_model(**inputs)
+        logits = self.score(out.last_hidden_state)  # (B, T, num_labels)
+        loss = token_classification_loss(logits, labels) if labels is not None else None
+        return TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+class QuestionAnswering(TaskHead):
+    """Extractive question answering: a start and an end score for every token."""
+
+    label_names: ClassVar[tuple[str, ...]] = ("start_positions", "end_positions")
+
+    def init_head(self, config: PretrainedConfig) -> None:
+        self.qa_outputs = Linear(config.hidden_size, config.num_labels)
+
+    def score(self, features: Tensor) -> Tensor:
+        return self.qa_outputs(features)
+
+    def _run(self, *, start_positions: Tensor | None = None, end_positions: Tensor | None = None,
+             **inputs: Any) -> QuestionAnsweringModelOutput:
+        """Start and end logits (B, T) and, with both positions given, the mean of their cross-entropies."""
+        out = self.base_model(**inputs)
+        logits = self.score(out.last_hidden_state)  # (B, T, 2)
+        start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))  # (B, T) each
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
+        return QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions)
+
+
+__all__ = [
+    "MultipleChoice",
+    "QuestionAnswering",
+    "SequenceClassification",
+    "TaskHead",
+    "TokenClassification",
+    "classifier_dropout",
+]
