@@ -1,7 +1,8 @@
 """headway: run, fine-tune and serve transformers with the Hugging Face API, faster and safer.
 
 The public names below are resolved lazily (PEP 562), so ``import headway`` imports no model code,
-no tokenizer code and not even torch until a name that needs it is used.
+no tokenizer code and not even torch until a name that needs it is used. The model family classes
+(``BertModel``, ``RobertaForMaskedLM``, ...) come from the family table in ``headway.models.registry``.
 """
 
 from __future__ import annotations
@@ -9,12 +10,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from headway.models.registry import class_locations
+
 __version__ = "0.1.0"
+
+_PIPELINES = "headway.pipelines."
+_TRAINING = "headway.training."
 
 # public name -> module that defines it
 _LAZY: dict[str, str] = {
     # configs and models
     "PretrainedConfig": "headway.configuration",
+    "PreTrainedConfig": "headway.configuration",
     "PreTrainedModel": "headway.modeling",
     "AutoConfig": "headway.auto",
     "AutoModel": "headway.auto",
@@ -28,63 +35,35 @@ _LAZY: dict[str, str] = {
     # tokenizers
     "PreTrainedTokenizerFast": "headway.tokenization",
     "BatchEncoding": "headway.tokenization",
-    # pipelines (issue: pipelines and sentence embeddings)
+    # pipelines
     "pipeline": "headway.pipelines",
-    "Pipeline": "headway.pipelines.base",
+    "Pipeline": _PIPELINES + "base",
+    "FeatureExtractionPipeline": _PIPELINES + "feature_extraction",
+    "FillMaskPipeline": _PIPELINES + "fill_mask",
+    "QuestionAnsweringPipeline": _PIPELINES + "question_answering",
+    "TextClassificationPipeline": _PIPELINES + "text_classification",
+    "TokenClassificationPipeline": _PIPELINES + "token_classification",
+    "ZeroShotClassificationPipeline": _PIPELINES + "zero_shot_classification",
     # sentence embeddings
     "SentenceTransformer": "headway.sentence",
     "CrossEncoder": "headway.sentence",
     # training
-    "TrainingArguments": "headway.training.arguments",
-    "Trainer": "headway.training.trainer",
-    "TrainerCallback": "headway.training.callbacks",
-    "TrainerState": "headway.training.callbacks",
-    "TrainerControl": "headway.training.callbacks",
-    "EarlyStoppingCallback": "headway.training.callbacks",
-    "DataCollatorWithPadding": "headway.training.collators",
-    "DataCollatorForTokenClassification": "headway.training.collators",
-    "DataCollatorForLanguageModeling": "headway.training.collators",
-    "DataCollatorForSeq2Seq": "headway.training.collators",
-    "default_data_collator": "headway.training.collators",
-    "get_scheduler": "headway.training.schedules",
-    "set_seed": "headway.training.utils",
-    # families
-    "BertConfig": "headway.models.bert",
-    "BertModel": "headway.models.bert",
-    "BertForSequenceClassification": "headway.models.bert",
-    "BertForTokenClassification": "headway.models.bert",
-    "BertForQuestionAnswering": "headway.models.bert",
-    "BertForMaskedLM": "headway.models.bert",
-    "BertForPreTraining": "headway.models.bert",
-    "BertForMultipleChoice": "headway.models.bert",
-    "RobertaConfig": "headway.models.roberta",
-    "RobertaModel": "headway.models.roberta",
-    "RobertaForSequenceClassification": "headway.models.roberta",
-    "RobertaForTokenClassification": "headway.models.roberta",
-    "RobertaForQuestionAnswering": "headway.models.roberta",
-    "RobertaForMaskedLM": "headway.models.roberta",
-    "RobertaForMultipleChoice": "headway.models.roberta",
-    "XLMRobertaConfig": "headway.models.roberta",
-    "XLMRobertaModel": "headway.models.roberta",
-    "XLMRobertaForSequenceClassification": "headway.models.roberta",
-    "XLMRobertaForTokenClassification": "headway.models.roberta",
-    "XLMRobertaForQuestionAnswering": "headway.models.roberta",
-    "XLMRobertaForMaskedLM": "headway.models.roberta",
-    "XLMRobertaForMultipleChoice": "headway.models.roberta",
-    "DistilBertConfig": "headway.models.distilbert",
-    "DistilBertModel": "headway.models.distilbert",
-    "DistilBertForSequenceClassification": "headway.models.distilbert",
-    "DistilBertForTokenClassification": "headway.models.distilbert",
-    "DistilBertForQuestionAnswering": "headway.models.distilbert",
-    "DistilBertForMaskedLM": "headway.models.distilbert",
-    "DistilBertForMultipleChoice": "headway.models.distilbert",
-    "MPNetConfig": "headway.models.mpnet",
-    "MPNetModel": "headway.models.mpnet",
-    "MPNetForSequenceClassification": "headway.models.mpnet",
-    "MPNetForTokenClassification": "headway.models.mpnet",
-    "MPNetForQuestionAnswering": "headway.models.mpnet",
-    "MPNetForMaskedLM": "headway.models.mpnet",
-    "MPNetForMultipleChoice": "headway.models.mpnet",
+    "TrainingArguments": _TRAINING + "arguments",
+    "Trainer": _TRAINING + "trainer",
+    "TrainerCallback": _TRAINING + "callbacks",
+    "TrainerState": _TRAINING + "callbacks",
+    "TrainerControl": _TRAINING + "callbacks",
+    "EarlyStoppingCallback": _TRAINING + "callbacks",
+    "DataCollatorWithPadding": _TRAINING + "collators",
+    "DataCollatorForTokenClassification": _TRAINING + "collators",
+    "DataCollatorForLanguageModeling": _TRAINING + "collators",
+    "DataCollatorForSeq2Seq": _TRAINING + "collators",
+    "default_data_collator": _TRAINING + "collators",
+    "get_scheduler": _TRAINING + "schedules",
+    "EvalPrediction": _TRAINING + "utils",
+    "set_seed": _TRAINING + "utils",
+    # model families: every config and model class of the family table
+    **class_locations(),
 }
 
 # public name -> submodule exposed under that name (``from headway import util``, as sentence-transformers)
@@ -110,8 +89,8 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY, *_LAZY_MODULES])
 
 
-if TYPE_CHECKING:  # for type checkers and IDEs only
-    from headway.auto import (  # noqa: F401
+if TYPE_CHECKING:  # for type checkers and editors: every public name (tests/test_public_names.py checks it)
+    from headway.auto import (
         AutoConfig,
         AutoModel,
         AutoModelForMaskedLM,
@@ -122,5 +101,76 @@ if TYPE_CHECKING:  # for type checkers and IDEs only
         AutoModelForTokenClassification,
         AutoTokenizer,
     )
-    from headway.configuration import PretrainedConfig  # noqa: F401
-    from headway.modeling import PreTrainedModel  # noqa: F401
+    from headway.configuration import PreTrainedConfig, PretrainedConfig
+    from headway.modeling import PreTrainedModel
+    from headway.models.bert import (
+        BertConfig,
+        BertForMaskedLM,
+        BertForMultipleChoice,
+        BertForPreTraining,
+        BertForQuestionAnswering,
+        BertForSequenceClassification,
+        BertForTokenClassification,
+        BertModel,
+    )
+    from headway.models.distilbert import (
+        DistilBertConfig,
+        DistilBertForMaskedLM,
+        DistilBertForMultipleChoice,
+        DistilBertForQuestionAnswering,
+        DistilBertForSequenceClassification,
+        DistilBertForTokenClassification,
+        DistilBertModel,
+    )
+    from headway.models.mpnet import (
+        MPNetConfig,
+        MPNetForMaskedLM,
+        MPNetForMultipleChoice,
+        MPNetForQuestionAnswering,
+        MPNetForSequenceClassification,
+        MPNetForTokenClassification,
+        MPNetModel,
+    )
+    from headway.models.roberta import (
+        RobertaConfig,
+        RobertaForMaskedLM,
+        RobertaForMultipleChoice,
+        RobertaForQuestionAnswering,
+        RobertaForSequenceClassification,
+        RobertaForTokenClassification,
+        RobertaModel,
+        XLMRobertaConfig,
+        XLMRobertaForMaskedLM,
+        XLMRobertaForMultipleChoice,
+        XLMRobertaForQuestionAnswering,
+        XLMRobertaForSequenceClassification,
+        XLMRobertaForTokenClassification,
+        XLMRobertaModel,
+    )
+    from headway.pipelines import pipeline
+    from headway.pipelines.base import Pipeline
+    from headway.pipelines.feature_extraction import FeatureExtractionPipeline
+    from headway.pipelines.fill_mask import FillMaskPipeline
+    from headway.pipelines.question_answering import QuestionAnsweringPipeline
+    from headway.pipelines.text_classification import TextClassificationPipeline
+    from headway.pipelines.token_classification import TokenClassificationPipeline
+    from headway.pipelines.zero_shot_classification import ZeroShotClassificationPipeline
+    from headway.sentence import CrossEncoder, SentenceTransformer, util
+    from headway.tokenization import BatchEncoding, PreTrainedTokenizerFast
+    from headway.training.arguments import TrainingArguments
+    from headway.training.callbacks import (
+        EarlyStoppingCallback,
+        TrainerCallback,
+        TrainerControl,
+        TrainerState,
+    )
+    from headway.training.collators import (
+        DataCollatorForLanguageModeling,
+        DataCollatorForSeq2Seq,
+        DataCollatorForTokenClassification,
+        DataCollatorWithPadding,
+        default_data_collator,
+    )
+    from headway.training.schedules import get_scheduler
+    from headway.training.trainer import Trainer
+    from headway.training.utils import EvalPrediction, set_seed

@@ -1,7 +1,7 @@
 """Auto classes: pick the config, model or tokenizer class from a checkpoint's ``model_type``.
 
-The registries are literal tables of ``model_type -> "module:Class"``, imported only when used, so
-``import headway`` loads no model code.
+The mappings are derived from the family table (``headway.models.registry.FAMILIES``, one literal entry
+per ``model_type``); classes are imported only when used, so ``import headway`` loads no model code.
 """
 
 from __future__ import annotations
@@ -12,73 +12,26 @@ from typing import Any, ClassVar
 
 from headway.configuration import PretrainedConfig, load_config_dict
 from headway.hub import Checkpoint, pop_hub_kwargs, resolve
+from headway.models.registry import FAMILIES, module_of
 
-_M = "headway.models."
 
-CONFIG_MAPPING: dict[str, str] = {
-    "bert": _M + "bert:BertConfig",
-    "roberta": _M + "roberta:RobertaConfig",
-    "xlm-roberta": _M + "roberta:XLMRobertaConfig",
-    "distilbert": _M + "distilbert:DistilBertConfig",
-    "mpnet": _M + "mpnet:MPNetConfig",
-}
+def _task_mapping(task: str) -> dict[str, str]:
+    """``model_type -> "module:Class"`` for one task, from the family table."""
+    return {
+        model_type: f"{module_of(family)}:{getattr(family, task)}"
+        for model_type, family in FAMILIES.items()
+        if getattr(family, task)
+    }
 
-MODEL_MAPPING: dict[str, str] = {
-    "bert": _M + "bert:BertModel",
-    "roberta": _M + "roberta:RobertaModel",
-    "xlm-roberta": _M + "roberta:XLMRobertaModel",
-    "distilbert": _M + "distilbert:DistilBertModel",
-    "mpnet": _M + "mpnet:MPNetModel",
-}
 
-MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING: dict[str, str] = {
-    "bert": _M + "bert:BertForSequenceClassification",
-    "roberta": _M + "roberta:RobertaForSequenceClassification",
-    "xlm-roberta": _M + "roberta:XLMRobertaForSequenceClassification",
-    "distilbert": _M + "distilbert:DistilBertForSequenceClassification",
-    "mpnet": _M + "mpnet:MPNetForSequenceClassification",
-}
-
-MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING: dict[str, str] = {
-    "bert": _M + "bert:BertForTokenClassification",
-    "roberta": _M + "roberta:RobertaForTokenClassification",
-    "xlm-roberta": _M + "roberta:XLMRobertaForTokenClassification",
-    "distilbert": _M + "distilbert:DistilBertForTokenClassification",
-    "mpnet": _M + "mpnet:MPNetForTokenClassification",
-}
-
-MODEL_FOR_QUESTION_ANSWERING_MAPPING: dict[str, str] = {
-    "bert": _M + "bert:BertForQuestionAnswering",
-    "roberta": _M + "roberta:RobertaForQuestionAnswering",
-    "xlm-roberta": _M + "roberta:XLMRobertaForQuestionAnswering",
-    "distilbert": _M + "distilbert:DistilBertForQuestionAnswering",
-    "mpnet": _M + "mpnet:MPNetForQuestionAnswering",
-}
-
-MODEL_FOR_MASKED_LM_MAPPING: dict[str, str] = {
-    "bert": _M + "bert:BertForMaskedLM",
-    "roberta": _M + "roberta:RobertaForMaskedLM",
-    "xlm-roberta": _M + "roberta:XLMRobertaForMaskedLM",
-    "distilbert": _M + "distilbert:DistilBertForMaskedLM",
-    "mpnet": _M + "mpnet:MPNetForMaskedLM",
-}
-
-# As in the reference, families pre-trained with masked-LM alone map to their masked-LM head.
-MODEL_FOR_PRETRAINING_MAPPING: dict[str, str] = {
-    "bert": _M + "bert:BertForPreTraining",
-    "roberta": _M + "roberta:RobertaForMaskedLM",
-    "xlm-roberta": _M + "roberta:XLMRobertaForMaskedLM",
-    "distilbert": _M + "distilbert:DistilBertForMaskedLM",
-    "mpnet": _M + "mpnet:MPNetForMaskedLM",
-}
-
-MODEL_FOR_MULTIPLE_CHOICE_MAPPING: dict[str, str] = {
-    "bert": _M + "bert:BertForMultipleChoice",
-    "roberta": _M + "roberta:RobertaForMultipleChoice",
-    "xlm-roberta": _M + "roberta:XLMRobertaForMultipleChoice",
-    "distilbert": _M + "distilbert:DistilBertForMultipleChoice",
-    "mpnet": _M + "mpnet:MPNetForMultipleChoice",
-}
+CONFIG_MAPPING: dict[str, str] = {mt: f"{module_of(f)}:{f.config}" for mt, f in FAMILIES.items()}
+MODEL_MAPPING = _task_mapping("model")
+MODEL_FOR_PRETRAINING_MAPPING = _task_mapping("pretraining")
+MODEL_FOR_MASKED_LM_MAPPING = _task_mapping("masked_lm")
+MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING = _task_mapping("sequence_classification")
+MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING = _task_mapping("token_classification")
+MODEL_FOR_QUESTION_ANSWERING_MAPPING = _task_mapping("question_answering")
+MODEL_FOR_MULTIPLE_CHOICE_MAPPING = _task_mapping("multiple_choice")
 
 
 def _import(target: str) -> Any:

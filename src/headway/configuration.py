@@ -131,6 +131,12 @@ class PretrainedConfig:
         return self.return_dict
 
     @property
+    def max_input_length(self) -> int | None:
+        """The most tokens one sequence may hold: the position table's size less the rows a family keeps
+        for padding (RoBERTa, MPNet), or None when nothing in the model limits it."""
+        return getattr(self, "max_position_embeddings", None)
+
+    @property
     def name_or_path(self) -> str:
         return self._name_or_path
 
@@ -225,6 +231,9 @@ class PretrainedConfig:
             if "label2id" not in overrides:
                 config.label2id = {label: i for i, label in config.id2label.items()}
         return config, unused
+
+
+PreTrainedConfig = PretrainedConfig  # the transformers 5 spelling; both names are the same class
 
 
 def load_config_dict(checkpoint: Any) -> dict[str, Any]:

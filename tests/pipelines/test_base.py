@@ -252,3 +252,21 @@ def test_logs_go_through_logging(tiny, caplog):
     with caplog.at_level(logging.WARNING, logger="headway"):
         headway.pipeline("text-classification", model=str(tiny["seqcls"]), device="cpu")("word " * 100)
     assert any(r.name.startswith("headway.pipelines") for r in caplog.records)
+
+
+@pytest.mark.parametrize("family", ["MPNet", "Roberta", "Bert"])
+def test_usable_length_comes_from_the_config(tiny, family):
+    """A tokenizer without model_max_length: rows are cut to what the model's positions allow (MPNet and
+    RoBERTa keep rows of their position table for padding), never past it."""
+    tokenizer = headway.AutoTokenizer.from_pretrained(str(tiny["bare"]))
+    tokenizer.model_max_length = int(1e30)
+    config = getattr(headway, family + "Config")(vocab_size=30522, hidden_size=32, num_hidden_layers=1,
+                                                  num_attention_heads=4, intermediate_size=37,
+                                                  max_position_embeddings=22)
+    model = getattr(headway, family + "Model")(config).eval()
+    expected = {"MPNet": 20, "Roberta": 20, "Bert": 22}[family]
+    assert config.max_input_length == expected
+    pipe = headway.pipeline("feature-extraction", model=model, tokenizer=tokenizer)
+    assert pipe.max_length == expected
+    features = pipe("word " * 60)
+    assert len(features[0]) == expected

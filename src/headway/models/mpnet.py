@@ -56,6 +56,11 @@ class MPNetConfig(PretrainedConfig):
     # Not a field: MPNet's heads drop out with hidden_dropout_prob; this lets RoBERTa's head be reused.
     classifier_dropout: ClassVar[float | None] = None
 
+    @property
+    def max_input_length(self) -> int:
+        """Positions start after the padding row, which MPNet fixes at 1 (see MPNetEmbeddings)."""
+        return self.max_position_embeddings - 2
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.hidden_size % self.num_attention_heads:

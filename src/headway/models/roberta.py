@@ -42,6 +42,11 @@ class RobertaConfig(BertConfig):
     bos_token_id: int | None = 0
     eos_token_id: int | list[int] | None = 2
 
+    @property
+    def max_input_length(self) -> int:
+        """Positions start after the padding row (``pad_token_id + 1``), so fewer tokens fit than rows."""
+        return self.max_position_embeddings - (self.pad_token_id or 0) - 1
+
 
 @config_class
 class XLMRobertaConfig(RobertaConfig):

@@ -303,10 +303,8 @@ class Pipeline:
         limits = []
         if 0 < self.tokenizer.model_max_length < _LARGE:
             limits.append(int(self.tokenizer.model_max_length))
-        positions = getattr(self.model.config, "max_position_embeddings", None)
+        positions = getattr(self.model.config, "max_input_length", None)  # the model's own limit
         if positions:
-            if self.model.config.model_type in ("roberta", "xlm-roberta"):
-                positions -= (self.model.config.pad_token_id or 0) + 1  # positions start after padding_idx
             limits.append(int(positions))
         return min(limits) if limits else _LARGE
 

@@ -1,0 +1,98 @@
+"""The families headway can load: one literal entry per ``model_type``.
+
+Everything else is derived from this table: the Auto classes' mappings and their error messages
+(``headway.auto``) and the lazy public names (``from headway import BertModel``). Adding a family is one
+entry here plus its file under ``headway/models/`` (see docs/adding-a-family.md).
+
+This module imports nothing heavy: ``import headway`` reads it.
+"""
+
+from __future__ import annotations
+
+# The tasks a family may offer a class for: the bare model first, then one per Auto class.
+TASKS: tuple[str, ...] = (
+    "model", "pretraining", "masked_lm", "sequence_classification", "token_classification",
+    "question_answering", "multiple_choice",
+)
+
+
+class Family:
+    """Where a family lives (``headway.models.<module>``), its config class, and its class for each task
+    (None: the family has no such head). A plain class: ``import headway`` builds this table."""
+
+    __slots__ = ("config", "module", *TASKS)
+
+    def __init__(self, module: str, config: str, model: str, *, pretraining: str | None = None,
+                 masked_lm: str | None = None, sequence_classification: str | None = None,
+                 token_classification: str | None = None, question_answering: str | None = None,
+                 multiple_choice: str | None = None) -> None:
+        self.module, self.config, self.model = module, config, model
+        self.pretraining, self.masked_lm = pretraining, masked_lm
+        self.sequence_classification, self.token_classification = sequence_classification, token_classification
+        self.question_answering, self.multiple_choice = question_answering, multiple_choice
+
+    def class_names(self) -> list[str]:
+        """Every class the entry names, the config first."""
+        names = [self.config, *(getattr(self, task) for task in TASKS)]
+        return list(dict.fromkeys(name for name in names if name))
+
+    def __repr__(self) -> str:
+        return f"Family({self.module!r}, {self.config!r}, {self.model!r})"
+
+# As in the reference, families pre-trained with masked-LM alone map pre-training to their masked-LM head.
+FAMILIES: dict[str, Family] = {
+    "bert": Family(
+        "bert", "BertConfig", "BertModel",
+        pretraining="BertForPreTraining",
+        masked_lm="BertForMaskedLM",
+        sequence_classification="BertForSequenceClassification",
+        token_classification="BertForTokenClassification",
+        question_answering="BertForQuestionAnswering",
+        multiple_choice="BertForMultipleChoice",
+    ),
+    "roberta": Family(
+        "roberta", "RobertaConfig", "RobertaModel",
+        pretraining="RobertaForMaskedLM",
+        masked_lm="RobertaForMaskedLM",
+        sequence_classification="RobertaForSequenceClassification",
+        token_classification="RobertaForTokenClassification",
+        question_answering="RobertaForQuestionAnswering",
+        multiple_choice="RobertaForMultipleChoice",
+    ),
+    "xlm-roberta": Family(
+        "roberta", "XLMRobertaConfig", "XLMRobertaModel",
+        pretraining="XLMRobertaForMaskedLM",
+        masked_lm="XLMRobertaForMaskedLM",
+        sequence_classification="XLMRobertaForSequenceClassification",
+        token_classification="XLMRobertaForTokenClassification",
+        question_answering="XLMRobertaForQuestionAnswering",
+        multiple_choice="XLMRobertaForMultipleChoice",
+    ),
+    "distilbert": Family(
+        "distilbert", "DistilBertConfig", "DistilBertModel",
+        pretraining="DistilBertForMaskedLM",
+        masked_lm="DistilBertForMaskedLM",
+        sequence_classification="DistilBertForSequenceClassification",
+        token_classification="DistilBertForTokenClassification",
+        question_answering="DistilBertForQuestionAnswering",
+        multiple_choice="DistilBertForMultipleChoice",
+    ),
+    "mpnet": Family(
+        "mpnet", "MPNetConfig", "MPNetModel",
+        pretraining="MPNetForMaskedLM",
+        masked_lm="MPNetForMaskedLM",
+        sequence_classification="MPNetForSequenceClassification",
+        token_classification="MPNetForTokenClassification",
+        question_answering="MPNetForQuestionAnswering",
+        multiple_choice="MPNetForMultipleChoice",
+    ),
+}
+
+
+def module_of(family: Family) -> str:
+    return "headway.models." + family.module
+
+
+def class_locations() -> dict[str, str]:
+    """Public class name -> module defining it, for every class a family entry names."""
+    return {name: module_of(f) for f in FAMILIES.values() for name in f.class_names()}
