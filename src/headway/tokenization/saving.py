@@ -1,0 +1,151 @@
+"""Saving a tokenizer: ``tokenizer.json``, ``tokenizer_config.json``, ``special_tokens_map.json``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from tokenizers import AddedToken
+
+from ..checkpoint import atomic_write_text
+from .constants import (
+    CHAT_TEMPLATE_FILE,
+    SPECIAL_TOKENS_ATTRIBUTES,
+    SPECIAL_TOKENS_MAP_FILE,
+    TOKENIZER_CONFIG_FILE,
+    TOKENIZER_FILE,
+)
+from .family_specs import FAMILIES
+
+logger = logging.getLogger(__name__)
+
+# tokenizer_config.json keys that describe how a file was loaded rather than the tokenizer.
+_NOT_SAVED = {
+    "add_bos_token",
+    "add_eos_token",
+    "added_tokens_decoder",
+    "additional_special_tokens",
+    "backend",
+    "chat_template",
+    "device_map",
+    "extra_special_tokens",
+    "files_loaded",
+    "is_local",
+    "local_files_only",
+    "max_length",
+    "merges_file",
+    "model_specific_special_tokens",
+    "name_or_path",
+    "pad_to_multiple_of",
+    "pad_token_type_id",
+    "post_processor",
+    "slow_tokenizer_class",
+    "special_tokens_map_file",
+    "stride",
+    "tokenizer_file",
+    "tokenizer_object",
+    "truncation_strategy",
+    "vocab_file",
+}
+
+
+def _added_token_to_json(value: Any) -> Any:
+    if isinstance(value, AddedToken):
+        state = value.__getstate__()
+        state["__type"] = "AddedToken"
+        return state
+    if isinstance(value, dict):
+        return {key: _added_token_to_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_added_token_to_json(item) for item in value]
+    return value
+
+
+
+class SavingMixin:
+    """``save_pretrained`` and the ``tokenizer_config.json`` it writes."""
+
+
+    def _config_for_save(self) -> dict[str, Any]:
+        config = {key: value for key, value in self.init_kwargs.items() if key not in _NOT_SAVED}
+        for key in SPECIAL_TOKENS_ATTRIBUTES:
+            config.pop(key, None)
+        config.update(
+            model_max_length=self.model_max_length,
+            padding_side=self._padding_side,
+            truncation_side=self._truncation_side,
+            clean_up_tokenization_spaces=self.clean_up_tokenization_spaces,
+            model_input_names=list(self.model_input_names),
+        )
+        if self.split_special_tokens:
+            config["split_special_tokens"] = True
+        for name in self._special_token_names:
+            value = self._special_tokens_map.get(name)
+            if value is not None or name in self.init_kwargs:
+                config[name] = None if value is None else str(value)
+        if self._extra_special_tokens:
+            config["extra_special_tokens"] = self.extra_special_tokens
+        if isinstance(self.chat_template, dict):
+            config["chat_template"] = [{"name": k, "template": v} for k, v in self.chat_template.items()]
+        config["tokenizer_class"] = FAMILIES[self._family_name].class_name
+        return _added_token_to_json(config)
+
+    def save_pretrained(
+        self,
+        save_directory: str | os.PathLike,
+        legacy_format: bool | None = None,
+        filename_prefix: str | None = None,
+        push_to_hub: bool = False,
+        **kwargs: Any,
+    ) -> tuple[str, ...]:
+        """Write ``tokenizer.json``, ``tokenizer_config.json`` and ``special_tokens_map.json``.
+
+        Files are written atomically; the folder loads back with ``from_pretrained`` here and in the
+        reference library.
+
+        Returns:
+            Paths of the written files.
+        """
+        if push_to_hub:
+            raise ValueError(
+                "push_to_hub=True is not supported; upload the saved folder with huggingface_hub"
+            )
+        if legacy_format:
+            raise ValueError(
+                "legacy_format=True (slow-tokenizer vocabulary files) is not supported; use the default"
+            )
+        directory = Path(save_directory)
+        if directory.exists() and not directory.is_dir():
+            raise ValueError(f"save_directory {str(directory)!r} is a file; expected a folder")
+        directory.mkdir(parents=True, exist_ok=True)
+        prefix = f"{filename_prefix}-" if filename_prefix else ""
+
+        config = self._config_for_save()
+        special_map: dict[str, Any] = {
+            name: str(value) for name, value in self._special_tokens_map.items() if value is not None
+        }
+        if self._extra_special_tokens:
+            special_map["additional_special_tokens"] = self.extra_special_tokens
+        with self._lock:
+            self._tokenizer.no_truncation()
+            self._tokenizer.no_padding()
+            tokenizer_json = self._tokenizer.to_str(pretty=True)
+
+        written = []
+        paths = {
+            TOKENIZER_CONFIG_FILE: json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+            SPECIAL_TOKENS_MAP_FILE: json.dumps(special_map, indent=2, sort_keys=True, ensure_ascii=False)
+            + "\n",
+            TOKENIZER_FILE: tokenizer_json,
+        }
+        if isinstance(self.chat_template, str):
+            paths[CHAT_TEMPLATE_FILE] = self.chat_template
+        for name, text in paths.items():
+            path = directory / f"{prefix}{name}"
+            atomic_write_text(path, text)
+            written.append(str(path))
+        logger.info("Tokenizer saved to %s", directory)
+        return tuple(written)
