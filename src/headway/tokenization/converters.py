@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from tokenizers import AddedToken, decoders, normalizers, pre_tokenizers, processors
+from tokenizers import AddedToken, Regex, decoders, normalizers, pre_tokenizers, processors
 from tokenizers import Tokenizer as BackendTokenizer
 from tokenizers.models import BPE, Unigram, WordPiece
 
@@ -132,7 +134,23 @@ def _family_model(family: str, tokenizer_json: TokenizerJson, kwargs: dict[str, 
         return model
     if family == "xlm_roberta":
         return Unigram([tuple(piece) for piece in tokenizer_json.model_json()["vocab"]], 3, False)
+    if family == "deberta_v2":
+        pieces = [tuple(piece) for piece in tokenizer_json.model_json()["vocab"]]
+        return Unigram(pieces, _deberta_unk_id(pieces, kwargs, kwargs.get("unk_id", 1)), False)
     raise ValueError(f"unknown tokenizer family {family!r}")
+
+
+def _deberta_unk_id(pieces: list[tuple[str, float]], kwargs: dict[str, Any], default: int) -> int:
+    """Id of DeBERTa-v2's unknown piece: where ``(unk_token, 0.0)`` sits in the vocabulary, else ``default``.
+
+    The reference class looks the piece up with its score, so an unknown token scored otherwise keeps
+    the default (the trainer's ``unk_id`` for a SentencePiece file, else ``unk_id`` from the config or 1).
+    """
+    wanted = (str(kwargs.get("unk_token")), 0.0)
+    for index, piece in enumerate(pieces):
+        if piece == wanted:
+            return index
+    return int(default)
 
 
 def set_family_pipeline(
@@ -180,6 +198,20 @@ def set_family_pipeline(
                 pre_tokenizers.Metaspace(replacement="▁", prepend_scheme=scheme),
             ]
         )
+        backend.decoder = decoders.Metaspace(replacement="▁", prepend_scheme=scheme)
+    elif family == "deberta_v2":
+        # The reference ignores a SentencePiece charsmap here: whitespace runs, NFC and a right strip.
+        steps = [normalizers.Lowercase()] if kwargs.get("do_lower_case") else []
+        steps += [
+            normalizers.Replace(Regex(r"\s{2,}|[\n\r\t]"), " "),
+            normalizers.NFC(),
+            normalizers.Strip(left=False, right=True),
+        ]
+        backend.normalizer = normalizers.Sequence(steps)
+        scheme = "always" if kwargs.get("add_prefix_space") else "first"
+        splits = [pre_tokenizers.Punctuation(behavior="isolated")] if kwargs.get("split_by_punct") else []
+        metaspace = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme=scheme)
+        backend.pre_tokenizer = pre_tokenizers.Sequence([*splits, metaspace])
         backend.decoder = decoders.Metaspace(replacement="▁", prepend_scheme=scheme)
 
 
@@ -248,21 +280,69 @@ def backend_from_vocab_files(files: dict[str, Path], family: str, kwargs: dict[s
         return backend
     if "vocab.json" in files and family in ("gpt2", "roberta"):
         vocab, merges = BPE.read_file(str(files["vocab.json"]), str(files["merges.txt"]))
-        backend = BackendTokenizer(
-            BPE(
-                vocab,
-                merges,
-                dropout=None,
-                continuing_subword_prefix="",
-                end_of_word_suffix="",
-                fuse_unk=False,
-            )
-        )
+        backend = BackendTokenizer(_byte_level_bpe(vocab, merges))
         set_family_pipeline(family, backend, kwargs)
         return backend
-    if "spm" in files and family in ("llama", "generic"):
+    if "spm" in files and family in ("llama", "deberta_v2", "generic"):
         return _backend_from_sentencepiece(files["spm"], family, kwargs)
     raise ValueError(f"cannot build a {FAMILIES[family].class_name} from {sorted(files)}")
+
+
+def _byte_level_bpe(vocab: dict[str, int], merges: list[tuple[str, str]]) -> BPE:
+    """The BPE model of the byte-level families (GPT-2, RoBERTa) built from vocabulary files."""
+    return BPE(vocab, merges, dropout=None, continuing_subword_prefix="", end_of_word_suffix="", fuse_unk=False)
+
+
+def backend_from_vocab(family: str, vocab: Any, merges: Any, kwargs: dict[str, Any]) -> BackendTokenizer:
+    """Build a family's backend from a vocabulary given to its class (``BertTokenizer("vocab.txt")``).
+
+    Args:
+        family: Tokenizer family (not the generic one).
+        vocab: A file path (``vocab.txt``, ``vocab.json``, a SentencePiece ``.model``), a token -> id
+            dict (WordPiece and byte-level BPE families) or a list of ``(piece, score)`` (DeBERTa-v2).
+        merges: The merges of a byte-level BPE family: a ``merges.txt`` path or a list of pairs
+            (``("a", "b")`` or ``"a b"``).
+        kwargs: Tokenizer keyword arguments (family defaults already set).
+
+    Raises:
+        FileNotFoundError: A vocabulary or merges file does not exist.
+        ValueError: Merges missing for a BPE family, or given to a family without merges.
+        TypeError: A vocabulary of a kind the family cannot use.
+    """
+    spec = FAMILIES[family]
+    byte_level = family in ("gpt2", "roberta")
+    if merges is not None and not byte_level:
+        raise ValueError(f"a {spec.class_name} has no BPE merges; got merges={merges!r}")
+    if byte_level and merges is None:
+        raise ValueError(f"a {spec.class_name} needs merges (a merges.txt path or a list of pairs) with its vocab")
+    if isinstance(vocab, (str, os.PathLike)):
+        paths = [Path(vocab)] + ([Path(merges)] if isinstance(merges, (str, os.PathLike)) else [])
+        for path in paths:
+            if not path.is_file():
+                raise FileNotFoundError(f"{spec.class_name} vocabulary file {str(path)!r} does not exist")
+        if spec.model == "WordPiece":
+            return backend_from_vocab_files({"vocab.txt": paths[0]}, family, kwargs)
+        if byte_level and len(paths) == 2:
+            return backend_from_vocab_files({"vocab.json": paths[0], "merges.txt": paths[1]}, family, kwargs)
+        if paths[0].suffix == ".model" and family in ("llama", "deberta_v2"):
+            return backend_from_vocab_files({"spm": paths[0]}, family, kwargs)
+        raise TypeError(f"a {spec.class_name} cannot be built from the file {str(paths[0])!r}")
+    if spec.model == "WordPiece" and isinstance(vocab, Mapping):
+        backend = BackendTokenizer(WordPiece(dict(vocab), unk_token=str(kwargs.get("unk_token"))))
+    elif byte_level and isinstance(vocab, Mapping) and isinstance(merges, (list, tuple)):
+        pairs = [tuple(pair.split(" ")) if isinstance(pair, str) else tuple(pair) for pair in merges]
+        backend = BackendTokenizer(_byte_level_bpe(dict(vocab), pairs))
+    elif family == "deberta_v2" and isinstance(vocab, (list, tuple)):
+        pieces = [(str(piece), float(score)) for piece, score in vocab]
+        backend = BackendTokenizer(Unigram(pieces, _deberta_unk_id(pieces, kwargs, kwargs.get("unk_id", 1)), False))
+    else:
+        raise TypeError(
+            f"a {spec.class_name} cannot be built from a vocabulary of type {type(vocab).__name__}"
+            + (f" with merges of type {type(merges).__name__}" if merges is not None else "")
+            + "; pass a vocabulary file path"
+        )
+    set_family_pipeline(family, backend, kwargs)
+    return backend
 
 
 def _backend_from_sentencepiece(path: Path, family: str, kwargs: dict[str, Any]) -> BackendTokenizer:
@@ -274,6 +354,11 @@ def _backend_from_sentencepiece(path: Path, family: str, kwargs: dict[str, Any])
         if kind in (SPM_CONTROL, SPM_USER_DEFINED)
     ]
     kwargs["additional_special_tokens"] = extra
+    if family == "deberta_v2":
+        pieces = [(piece, score) for piece, score, _ in spm.pieces]
+        backend = BackendTokenizer(Unigram(pieces, _deberta_unk_id(pieces, kwargs, spm.unk_id), False))
+        set_family_pipeline(family, backend, kwargs)
+        return backend
     if unigram:
         vocab_list = [(piece, score) for piece, score, _ in spm.pieces]
         vocab_list = _rename_placeholders_list(vocab_list, kwargs.get("added_tokens_decoder") or {})
@@ -355,10 +440,12 @@ def family_post_processor(family: str, tok: Any, kwargs: dict[str, Any]) -> Any 
         tok: The headway tokenizer being built (for token ids).
         kwargs: The keyword arguments the tokenizer was built with.
     """
-    if family in ("bert", "distilbert"):
+    if family in ("bert", "distilbert", "deberta_v2"):
+        # [CLS] A [SEP] (B [SEP]); ids the vocabulary lacks default to the family's usual slots.
+        default_cls, default_sep = (0, 0) if family == "deberta_v2" else (2, 3)
         cls, sep = str(tok.cls_token), str(tok.sep_token)
-        cls_id = tok.cls_token_id if tok.cls_token_id is not None else 2
-        sep_id = tok.sep_token_id if tok.sep_token_id is not None else 3
+        cls_id = tok.cls_token_id if tok.cls_token_id is not None else default_cls
+        sep_id = tok.sep_token_id if tok.sep_token_id is not None else default_sep
         return processors.TemplateProcessing(
             single=f"{cls}:0 $A:0 {sep}:0",
             pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",

@@ -132,6 +132,25 @@ FAMILIES: dict[str, Family] = {
         "Unigram",
         defaults={**_ROBERTA_TOKENS, "add_prefix_space": True},
     ),
+    "deberta_v2": Family(
+        "deberta_v2",
+        "DebertaV2Tokenizer",
+        "Unigram",
+        ("input_ids", "attention_mask", "token_type_ids"),
+        defaults={
+            "bos_token": "[CLS]",
+            "eos_token": "[SEP]",
+            "unk_token": "[UNK]",
+            "sep_token": "[SEP]",
+            "pad_token": "[PAD]",
+            "cls_token": "[CLS]",
+            "mask_token": "[MASK]",
+            "do_lower_case": False,
+            "split_by_punct": False,
+            "add_prefix_space": True,
+        },
+        vocab_files=(("spm.model",),),
+    ),
     "generic": Family(
         "generic",
         "PreTrainedTokenizerFast",
@@ -149,6 +168,7 @@ CLASS_TO_FAMILY: dict[str, str] = {
     "RobertaTokenizer": "roberta",
     "LlamaTokenizer": "llama",
     "XLMRobertaTokenizer": "xlm_roberta",
+    "DebertaV2Tokenizer": "deberta_v2",
     "PreTrainedTokenizer": "generic",
     "PreTrainedTokenizerFast": "generic",
     "TokenizersBackend": "generic",
@@ -169,6 +189,7 @@ for _cls, _types in {
     "phi starcoder2",
     "LlamaTokenizer": "idefics idefics2",
     "XLMRobertaTokenizer": "gte jina_embeddings_v3 metaclip_2 trocr xlm-roberta xmod",
+    "DebertaV2Tokenizer": "deberta-v2",
     "TokenizersBackend": "arctic aria bigbird_pegasus flex_olmo fuyu glm glm4 glm4_moe glm4v gpt_bigcode "
     "granite granitemoe granitemoehybrid granitemoeshared internlm2 internlm3 jamba kosmos-2 llava "
     "llava_next minicpm3 minicpmv ministral ministral3 mistral mistral3 mixtral modernbert "

@@ -160,6 +160,8 @@ class LoadingMixin:
             return "bert"
         if ckpt.get("vocab.json") is not None and ckpt.get("merges.txt") is not None:
             return "gpt2"
+        if ckpt.get("spm.model") is not None:  # the file name only DeBERTa-v2/v3 use
+            return "deberta_v2"
         return "generic"
 
     @staticmethod
@@ -172,9 +174,11 @@ class LoadingMixin:
                 if names[0].endswith(".model"):
                     return {"spm": paths[names[0]]}
                 return paths  # type: ignore[return-value]
-        needed = f" or {' or '.join('+'.join(names) for names in wanted)}" if wanted else ""
+        needed = [TOKENIZER_FILE, *("+".join(names) for names in wanted)]
+        if family == "generic":  # no class known: the files a family would be guessed from work too
+            needed += ["vocab.txt", "vocab.json+merges.txt", "spm.model"]
         raise FileNotFoundError(
-            f"{ckpt.name!r} has no tokenizer: a {FAMILIES[family].class_name} needs {TOKENIZER_FILE}{needed}. "
+            f"{ckpt.name!r} has no tokenizer: a {FAMILIES[family].class_name} needs {' or '.join(needed)}. "
             "Looked in:\n" + "\n".join(f"  - {place}" for place in ckpt.searched)
         )
 

@@ -27,6 +27,7 @@ _FAMILY_OPTIONS = {
     "strip_accents",
     "tokenize_chinese_chars",
     "do_basic_tokenize",
+    "split_by_punct",
     "never_split",
     "trim_offsets",
     "legacy",
