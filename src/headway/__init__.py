@@ -35,6 +35,14 @@ _LAZY: dict[str, str] = {
     # tokenizers
     "PreTrainedTokenizerFast": "headway.tokenization",
     "BatchEncoding": "headway.tokenization",
+    **dict.fromkeys(  # the family names (the ...Fast spellings are the same classes, as in transformers 5)
+        ("AddedToken", "PreTrainedTokenizer", "PreTrainedTokenizerBase", "TokenizersBackend",
+         "BertTokenizer", "BertTokenizerFast", "DistilBertTokenizer", "DistilBertTokenizerFast",
+         "RobertaTokenizer", "RobertaTokenizerFast", "XLMRobertaTokenizer", "XLMRobertaTokenizerFast",
+         "MPNetTokenizer", "MPNetTokenizerFast", "GPT2Tokenizer", "GPT2TokenizerFast",
+         "LlamaTokenizer", "LlamaTokenizerFast", "DebertaV2Tokenizer", "DebertaV2TokenizerFast"),
+        "headway.tokenization",
+    ),
     # pipelines
     "pipeline": "headway.pipelines",
     "Pipeline": _PIPELINES + "base",
@@ -156,7 +164,30 @@ if TYPE_CHECKING:  # for type checkers and editors: every public name (tests/tes
     from headway.pipelines.token_classification import TokenClassificationPipeline
     from headway.pipelines.zero_shot_classification import ZeroShotClassificationPipeline
     from headway.sentence import CrossEncoder, SentenceTransformer, util
-    from headway.tokenization import BatchEncoding, PreTrainedTokenizerFast
+    from headway.tokenization import (
+        AddedToken,
+        BatchEncoding,
+        BertTokenizer,
+        BertTokenizerFast,
+        DebertaV2Tokenizer,
+        DebertaV2TokenizerFast,
+        DistilBertTokenizer,
+        DistilBertTokenizerFast,
+        GPT2Tokenizer,
+        GPT2TokenizerFast,
+        LlamaTokenizer,
+        LlamaTokenizerFast,
+        MPNetTokenizer,
+        MPNetTokenizerFast,
+        PreTrainedTokenizer,
+        PreTrainedTokenizerBase,
+        PreTrainedTokenizerFast,
+        RobertaTokenizer,
+        RobertaTokenizerFast,
+        TokenizersBackend,
+        XLMRobertaTokenizer,
+        XLMRobertaTokenizerFast,
+    )
     from headway.training.arguments import TrainingArguments
     from headway.training.callbacks import (
         EarlyStoppingCallback,
