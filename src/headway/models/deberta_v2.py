@@ -51,7 +51,7 @@ from headway.nn.activations import get_activation
 from headway.nn.attention import attention
 from headway.nn.layers import Dropout, Embedding, LayerNorm
 from headway.nn.linear import Linear, fused_linear
-from headway.outputs import BaseModelOutput, MaskedLMOutput, SequenceClassifierOutput
+from headway.outputs import BaseModelOutput, MaskedLMOutput
 
 Tensor = torch.Tensor
 POSITION_ATTENTION_TYPES = ("c2p", "p2c")  # content->position, position->content
@@ -119,6 +119,11 @@ class DebertaV2Config(PretrainedConfig):
             raise ValueError(f"conv_kernel_size must be odd (the output keeps the length), got {self.conv_kernel_size}")
 
     @property
+    def max_input_length(self) -> int | None:
+        """Absolute positions limit the length; relative positions alone do not (v3)."""
+        return self.max_position_embeddings if self.position_biased_input else None
+
+    @property
     def max_relative_distance(self) -> int:
         """The distance the last log bucket reaches."""
         return self.max_relative_positions if self.max_relative_positions >= 1 else self.max_position_embeddings
@@ -147,17 +152,18 @@ def log_bucket(distance: Tensor, buckets: int, max_distance: int) -> Tensor:
 
 
 @functools.lru_cache(maxsize=64)
-def _relative_rows(length: int, buckets: int, max_distance: int, span: int) -> tuple[int, list[int], list[int]]:
-    """For each skew column m (distance ``length - 1 - m`` between a row and a column token): the row of
-    the relative-embedding table the c2p and p2c terms read, offset by the first row read (returned
-    first). Plain ints, so the cache holds no tensor (one made under inference_mode could not be saved
-    for a backward later)."""
+def _relative_rows(length: int, buckets: int, max_distance: int, span: int
+                   ) -> tuple[slice, list[int], list[int]]:
+    """The rows of the relative-embedding table a length reaches, and for each skew column m (distance
+    ``length - 1 - m`` between a row and a column token) the one of those rows that the c2p and the p2c
+    term read. Plain ints, so the cache holds no tensor (one made under inference_mode could not be
+    saved for a backward later)."""
     distance = torch.arange(length - 1, -length, -1)  # (2T - 1,)
     bucket = log_bucket(distance, buckets, max_distance).long() if buckets > 0 else distance
     c2p = (bucket + span).clamp(0, 2 * span - 1)  # query i reads the key at distance i - j
     p2c = (span - bucket).clamp(0, 2 * span - 1)  # key j reads the query at distance j - i
-    first = int(torch.minimum(c2p, p2c).min())
-    return first, (c2p - first).tolist(), (p2c - first).tolist()
+    first, last = int(torch.minimum(c2p, p2c).min()), int(torch.maximum(c2p, p2c).max())
+    return slice(first, last + 1), (c2p - first).tolist(), (p2c - first).tolist()
 
 
 class RelativeTables(NamedTuple):
@@ -304,7 +310,7 @@ class DisentangledSelfAttention(nn.Module):
     def _positions(self, proj: Linear, table: Tensor, rows: Tensor) -> Tensor:
         """``proj`` of the relative embeddings, scaled, one row per skew column: (heads, 2T - 1, head_dim)."""
         projected = (proj(table) * self.scale).view(table.shape[0], self.num_heads, self.head_dim)  # (R, heads, d)
-        return projected.transpose(0, 1)[:, rows]  # (heads, R, d) -> (heads, 2T - 1, d)
+        return projected.index_select(0, rows).transpose(0, 1)  # (2T - 1, heads, d) -> (heads, 2T - 1, d)
 
 
 class DebertaV2Attention(nn.Module):
@@ -374,12 +380,11 @@ class DebertaV2Encoder(Encoder):
     def relative_tables(self, length: int, device: torch.device) -> RelativeTables | None:
         if not self.relative_attention:
             return None
-        first, c2p, p2c = _relative_rows(length, self.position_buckets, self.max_distance, self.span)
-        c2p, p2c = torch.tensor(c2p, device=device), torch.tensor(p2c, device=device)
-        rows = self.rel_embeddings.weight[first: first + int(max(c2p.max(), p2c.max())) + 1]  # (R, hidden)
+        reached, c2p, p2c = _relative_rows(length, self.position_buckets, self.max_distance, self.span)
+        rows = self.rel_embeddings.weight[reached]  # (R, hidden)
         if self.LayerNorm is not None:
             rows = self.LayerNorm(rows)
-        return RelativeTables(rows, c2p, p2c)
+        return RelativeTables(rows, torch.tensor(c2p, device=device), torch.tensor(p2c, device=device))
 
     def forward(self, hidden_states: Tensor, attention_mask: Tensor | None, *, output_hidden_states: bool,
                 output_attentions: bool) -> tuple[Tensor, tuple[Tensor, ...] | None, tuple[Tensor, ...] | None]:
@@ -504,12 +509,9 @@ def sequence_loss(logits: Tensor, labels: Tensor, config: DebertaV2Config) -> Te
 class DebertaV2ForSequenceClassification(DebertaV2PreTrainedModel, _ContextPooled, SequenceClassification):
     base_model_class = DebertaV2Model
 
-    def _run(self, *, labels: Tensor | None = None, **inputs: Any) -> SequenceClassifierOutput:
-        """Logits (B, num_labels) and, with ``labels``, the loss the reference computes for DeBERTa."""
-        out = super()._run(**inputs)
-        if labels is not None:
-            out.loss = sequence_loss(out.logits, labels, self.config)
-        return out
+    def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """The reference's DeBERTa loss (``sequence_loss``), for a shared head that asks its model."""
+        return sequence_loss(logits, labels, self.config)
 
 
 class DebertaV2ForTokenClassification(DebertaV2PreTrainedModel, TokenClassification):
