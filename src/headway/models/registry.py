@@ -68,6 +68,15 @@ FAMILIES: dict[str, Family] = {
         question_answering="XLMRobertaForQuestionAnswering",
         multiple_choice="XLMRobertaForMultipleChoice",
     ),
+    "deberta-v2": Family(
+        "deberta_v2", "DebertaV2Config", "DebertaV2Model",
+        pretraining="DebertaV2ForMaskedLM",
+        masked_lm="DebertaV2ForMaskedLM",
+        sequence_classification="DebertaV2ForSequenceClassification",
+        token_classification="DebertaV2ForTokenClassification",
+        question_answering="DebertaV2ForQuestionAnswering",
+        multiple_choice="DebertaV2ForMultipleChoice",
+    ),
     "distilbert": Family(
         "distilbert", "DistilBertConfig", "DistilBertModel",
         pretraining="DistilBertForMaskedLM",
