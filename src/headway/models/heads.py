@@ -15,6 +15,8 @@ What may vary is a class attribute or a small method, never the forward:
 - ``init_head(config)``: the head's modules under their Hub names (default: ``dropout`` and
   ``classifier``, or ``qa_outputs`` for question answering);
 - ``score(x)``: those modules applied to the sentence vector (B, hidden) or the tokens (B, T, hidden);
+- ``loss(logits, labels)`` (sequence classification): where the reference's loss differs from the shared
+  one;
 - ``input_order``: the positional order of ``forward``'s inputs where the reference's differs from the
   bare model's inputs followed by the labels.
 
@@ -180,8 +182,13 @@ class SequenceClassification(_SentenceHead):
         """Logits (B, num_labels) and, with ``labels``, the loss ``config.problem_type`` names."""
         out = self.base_model(**inputs)
         logits = self.score(self.pool(out, inputs.get("attention_mask"), inputs.get("input_ids")))
-        loss = sequence_classification_loss(logits, labels, self.config) if labels is not None else None
+        loss = self.loss(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
+
+    def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """Regression, single-label or multi-label loss by ``config.problem_type`` (inferred when unset);
+        a family whose reference computes it otherwise (DeBERTa) overrides this."""
+        return sequence_classification_loss(logits, labels, self.config)
 
 
 class MultipleChoice(_SentenceHead):
