@@ -121,6 +121,15 @@ if TYPE_CHECKING:  # for type checkers and editors: every public name (tests/tes
         BertForTokenClassification,
         BertModel,
     )
+    from headway.models.deberta_v2 import (
+        DebertaV2Config,
+        DebertaV2ForMaskedLM,
+        DebertaV2ForMultipleChoice,
+        DebertaV2ForQuestionAnswering,
+        DebertaV2ForSequenceClassification,
+        DebertaV2ForTokenClassification,
+        DebertaV2Model,
+    )
     from headway.models.distilbert import (
         DistilBertConfig,
         DistilBertForMaskedLM,
