@@ -10,7 +10,6 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from headway.models import deberta_v2 as deberta
-from headway.models.heads import SequenceClassification
 from tests.parity.common import (
     ATOL,
     as_multiple_choice,
@@ -40,6 +39,9 @@ CONFIGS = {
             "norm_rel_ebd": "layer_norm", "position_biased_input": True, "type_vocab_size": 2},
     "absolute": {"relative_attention": False, "position_biased_input": True, "type_vocab_size": 2,
                  "pos_att_type": None, "conv_kernel_size": 3, "conv_groups": 4},
+    # relative embeddings built (and loaded) but no position term reads them; scores scaled by sqrt(d)
+    "unread_relative": {"relative_attention": True, "pos_att_type": None, "norm_rel_ebd": "layer_norm",
+                        "position_biased_input": True},
 }
 HEADS = ["Model", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering",
          "ForMaskedLM", "ForMultipleChoice"]
@@ -101,20 +103,11 @@ def test_skew_is_the_relative_gather():
     torch.testing.assert_close(deberta.skew(scores), scores[..., i, 6 + j - i], rtol=0, atol=0)
 
 
-# The reference's own loss when problem_type is unset: rows labelled < 0 skipped, (B, num_labels) labels
-# taken as soft targets, problem_type left unset. It needs the shared head to ask the model for its loss.
-NEEDS_LOSS_HOOK = pytest.mark.xfail(
-    not hasattr(SequenceClassification, "loss"), strict=True,
-    reason="headway.models.heads.SequenceClassification does not yet call the model's loss(logits, labels)")
-
-
-@pytest.mark.parametrize("case", [
-    "single", "regression", "multi_label", "single_label_type",
-    pytest.param("single_skips_negative", marks=NEEDS_LOSS_HOOK),
-    pytest.param("soft_labels", marks=NEEDS_LOSS_HOOK),
-    pytest.param("problem_type_left_unset", marks=NEEDS_LOSS_HOOK),
-])
+@pytest.mark.parametrize("case", ["single", "regression", "multi_label", "single_label_type",
+                                  "single_skips_negative", "soft_labels", "problem_type_left_unset"])
 def test_sequence_classification_losses(case, tmp_path):
+    """With problem_type unset the reference's own DeBERTa loss (rows labelled < 0 skipped, (B, num_labels)
+    labels taken as soft targets, problem_type left unset); the shared ones when it is set."""
     num_labels = 1 if case == "regression" else 3
     problem = {"multi_label": "multi_label_classification", "single_label_type": "single_label_classification"}
     ref = ref_model("v3", "ForSequenceClassification", num_labels=num_labels, problem_type=problem.get(case)).eval()

@@ -88,6 +88,8 @@ class Family:
     # True: a base checkpoint's pooler that a head does not use is reported as unexpected, as the reference
     # does; False: headway drops it silently (the reference still lists it).
     reports_unused_pooler: bool = False
+    # False: with problem_type unset, the family's own loss leaves it unset (DeBERTa's soft-label loss).
+    records_problem_type: bool = True
     # Heads whose train-mode gradients are compared (eval-mode ones: classification and masked LM).
     gradient_heads: tuple[str, ...] = ("ForSequenceClassification", "ForTokenClassification", "ForMaskedLM")
 
@@ -143,6 +145,16 @@ FAMILIES = [
                           "relative_attention_num_buckets", "pad_token_id", "bos_token_id", "eos_token_id",
                           "tie_word_embeddings"),
            mlm_bias="lm_head.bias", missing_aliases=frozenset({"lm_head.decoder.bias"}), reports_unused_pooler=True),
+    # DeBERTa-v3's shape; tests/parity/test_deberta_v2.py covers the other configurations.
+    Family("DebertaV2", {**BERT_SIZES, "relative_attention": True, "position_buckets": 8, "pos_att_type": "p2c|c2p",
+                         "share_att_key": True, "norm_rel_ebd": "layer_norm", "position_biased_input": False,
+                         "type_vocab_size": 0},
+           pad_token_id=0, token_type_ids=False, base_prefix="deberta", no_dropout=BERT_NO_DROPOUT,
+           config_fields=(*(f for f in BERT_FIELDS if f != "classifier_dropout"), "relative_attention",
+                          "max_relative_positions", "position_biased_input", "pos_att_type", "pooler_dropout",
+                          "pooler_hidden_act", "pooler_hidden_size", "legacy"),
+           mlm_bias="cls.predictions.bias", missing_aliases=frozenset({"cls.predictions.decoder.bias"}),
+           records_problem_type=False),
 ]
 
 
@@ -298,14 +310,16 @@ def test_sequence_classification_problem_types(row, problem_type, labels, refs, 
 
 @by_family()
 def test_problem_type_inferred_like_reference(row, refs):
-    """No problem_type: float labels with several labels mean multi-label; the config records it."""
+    """No problem_type: float labels with several labels mean multi-label; the config records it (unless the
+    family's loss is its own, as DeBERTa's)."""
     ref, ours = refs.both(row, "ForSequenceClassification")
     batch = row.batch()
     labels = PROBLEM_TYPES[1][1]
     with torch.no_grad():
         assert_close(ours(**batch, labels=labels).loss, ref(**batch, labels=labels).loss,
                                    atol=ATOL)
-    assert ours.config.problem_type == ref.config.problem_type == "multi_label_classification"
+    expected = "multi_label_classification" if row.records_problem_type else None
+    assert ours.config.problem_type == ref.config.problem_type == expected
 
 
 # -- loading ---------------------------------------------------------------------------------------------

@@ -367,11 +367,12 @@ class DebertaV2Encoder(Encoder):
 
     def __init__(self, config: DebertaV2Config) -> None:
         super().__init__(config)
-        self.relative_attention = config.relative_attention
+        # The relative embeddings are read only when some position term is on.
+        self.relative_attention = config.relative_attention and bool(config.pos_att_type)
         self.span = config.relative_span
         self.position_buckets = config.position_buckets
         self.max_distance = config.max_relative_distance
-        if self.relative_attention:
+        if config.relative_attention:
             self.rel_embeddings = Embedding(2 * self.span, config.hidden_size)
         norm_rel_ebd = [part.strip() for part in config.norm_rel_ebd.lower().split("|")]
         self.LayerNorm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if "layer_norm" in norm_rel_ebd else None
@@ -510,7 +511,7 @@ class DebertaV2ForSequenceClassification(DebertaV2PreTrainedModel, _ContextPoole
     base_model_class = DebertaV2Model
 
     def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
-        """The reference's DeBERTa loss (``sequence_loss``), for a shared head that asks its model."""
+        """The reference's DeBERTa loss (``sequence_loss``) instead of the shared one."""
         return sequence_loss(logits, labels, self.config)
 
 
