@@ -6,8 +6,11 @@ config.json and state dict). For each input shape the two libraries are timed al
 call, under ``torch.inference_mode()``, and the outputs are compared.
 
 Run: .venv/bin/python bench/bench_encoders.py [--rows deberta-v3-base] [--repeats 5] [--shapes 32x128,1x16]
+     [--threads 1]
 
-The CPU may be shared: the load average is printed before and after; repeat on a quiet machine.
+The CPU may be shared: the load average is printed before and after; repeat on a quiet machine. On a
+busy one, ``--threads 1`` is steadier (a thread waiting for a descheduled sibling at every parallel
+operator inflates the time of many small operators).
 """
 
 from __future__ import annotations
@@ -42,9 +45,24 @@ def deberta_v3_base() -> tuple[torch.nn.Module, type]:
     return transformers.DebertaV2Model(config), DebertaV2Model
 
 
+def modernbert_base() -> tuple[torch.nn.Module, type]:
+    """answerdotai/ModernBERT-base's shape (149M parameters: 22 layers, a global layer every third, a
+    128-token local window), random weights."""
+    import transformers
+
+    from headway.models.modernbert import ModernBertModel
+
+    config = transformers.ModernBertConfig(
+        vocab_size=50368, hidden_size=768, num_hidden_layers=22, num_attention_heads=12, intermediate_size=1152,
+        global_attn_every_n_layers=3, local_attention=128,
+    )
+    return transformers.ModernBertModel(config), ModernBertModel
+
+
 # name -> builder: add a row to compare another family.
 MODELS: dict[str, Callable[[], tuple[torch.nn.Module, type]]] = {
     "deberta-v3-base": deberta_v3_base,
+    "modernbert-base": modernbert_base,
 }
 
 
@@ -89,7 +107,10 @@ def main() -> None:
     parser.add_argument("--rows", default=",".join(MODELS), help="comma-separated rows of MODELS")
     parser.add_argument("--shapes", default="32x128,1x16", help="batch x length, comma-separated")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; load average before: {os.getloadavg()}")
     print(f"{'model':18s} {'shape':>8s} {'transformers':>14s} {'headway':>12s} {'speed-up':>9s} {'max |diff|':>11s}")
