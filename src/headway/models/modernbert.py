@@ -189,23 +189,29 @@ class ModernBertRotaryEmbedding(nn.Module):
             setattr(self, f"{layer_type}_inv_freq", rotary_inv_freq(self.config, layer_type).to(buffer.device))
 
     @torch.no_grad()
-    def forward(self, position_ids: Tensor, dtype: torch.dtype) -> dict[str, tuple[Tensor, Tensor]]:
-        """Per layer type, cos and sin of shape (B or 1, T, 1, 1, head_dim / 2), to broadcast over the
-        (B, T, 2, heads, head_dim / 2) halves of query and key; the two halves of the reference's tables are
-        equal, so one half is kept."""
+    def forward(self, position_ids: Tensor, dtype: torch.dtype) -> dict[str, Tensor]:
+        """Per layer type, the rotation ``cos + i sin`` of each position and frequency, complex, of shape
+        (B or 1, T, 1, 1, head_dim / 2) to broadcast over query and key heads. As in the reference, cos
+        and sin are rounded to the model's dtype and the rotation is computed in float32."""
         tables = {}
         for layer_type in self.layer_types:
             inv_freq = getattr(self, f"{layer_type}_inv_freq")
             angles = position_ids[..., None].float() * inv_freq  # (B or 1, T, head_dim / 2)
             angles = angles[:, :, None, None, :]  # (B or 1, T, 1, 1, head_dim / 2)
-            tables[layer_type] = (angles.cos().to(dtype), angles.sin().to(dtype))
+            tables[layer_type] = torch.complex(angles.cos().to(dtype).float(), angles.sin().to(dtype).float())
         return tables
 
 
-def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate (..., T, heads, head_dim) by position: dimension i pairs with i + head_dim / 2."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+def apply_rotary(x: Tensor, rotation: Tensor) -> Tensor:
+    """Rotate (B, T, ..., head_dim) by position: dimension i pairs with i + head_dim / 2.
+
+    Each pair is the complex number ``x_i + i x_(i + head_dim / 2)`` multiplied by the rotation, which
+    computes the reference's ``(x1 cos - x2 sin, x2 cos + x1 sin)`` term for term, in one pass. The
+    result holds each rotated pair side by side (real, imaginary): a fixed reordering of head_dim, the
+    same for queries and keys, so their dot products, and the attention, are unchanged.
+    """
+    pairs = torch.complex(*x.float().chunk(2, dim=-1))  # (B, T, ..., head_dim / 2), complex
+    return torch.view_as_real(pairs * rotation).flatten(-2).to(x.dtype)  # (B, T, ..., head_dim)
 
 
 def attention_masks(
@@ -296,11 +302,11 @@ class ModernBertAttention(nn.Module):
         self.dropout_p = config.attention_dropout
         self.out_drop = Dropout(config.attention_dropout)
 
-    def forward(self, hidden_states: Tensor, mask: Tensor | None, cos_sin: tuple[Tensor, Tensor],
+    def forward(self, hidden_states: Tensor, mask: Tensor | None, rotation: Tensor,
                 output_attentions: bool = False) -> tuple[Tensor, Tensor | None]:
         B, T, _ = hidden_states.shape
         qkv = self.Wqkv(hidden_states).view(B, T, 3, self.num_heads, self.head_dim)  # (B, T, 3, heads, head_dim)
-        qk = apply_rotary(qkv[:, :, :2], *cos_sin)  # (B, T, 2, heads, head_dim): rotated query and key
+        qk = apply_rotary(qkv[:, :, :2], rotation)  # (B, T, 2, heads, head_dim): query and key rotated
         # (B, T, heads, head_dim) -> (B, heads, T, head_dim)
         q, k, v = qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2)
         out, weights = attention(q, k, v, mask, dropout_p=self.dropout_p if self.training else 0.0,
@@ -327,7 +333,7 @@ class ModernBertEncoderLayer(nn.Module):
         self.mlp = ModernBertMLP(config)
 
     def forward(self, hidden_states: Tensor, masks: Mapping[str, Tensor | None], output_attentions: bool = False,
-                *, rotary: Mapping[str, tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor | None]:
+                *, rotary: Mapping[str, Tensor]) -> tuple[Tensor, Tensor | None]:
         attended, weights = self.attn(self.attn_norm(hidden_states), masks[self.attention_type],
                                       rotary[self.attention_type], output_attentions)
         hidden_states = hidden_states + attended
@@ -405,10 +411,12 @@ class ModernBertModel(ModernBertPreTrainedModel):
         position_ids: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
         *,
+        token_type_ids: Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
     ) -> BaseModelOutput:
+        """``token_type_ids`` is accepted and ignored, as the reference does: ModernBERT has no segments."""
         check_one_input(input_ids, inputs_embeds)
         output_attentions, output_hidden_states = output_flags(self.config, output_attentions, output_hidden_states)
         seq_len = (input_ids if input_ids is not None else inputs_embeds).shape[1]
