@@ -90,6 +90,8 @@ class Family:
     reports_unused_pooler: bool = False
     # False: with problem_type unset, the family's own loss leaves it unset (DeBERTa's soft-label loss).
     records_problem_type: bool = True
+    # Path of the token embeddings inside the encoder (the tied decoder's weight).
+    input_embeddings: str = "embeddings.word_embeddings"
     # Heads whose train-mode gradients are compared (eval-mode ones: classification and masked LM).
     gradient_heads: tuple[str, ...] = ("ForSequenceClassification", "ForTokenClassification", "ForMaskedLM")
 
@@ -155,6 +157,21 @@ FAMILIES = [
                           "pooler_hidden_act", "pooler_hidden_size", "legacy"),
            mlm_bias="cls.predictions.bias", missing_aliases=frozenset({"cls.predictions.decoder.bias"}),
            records_problem_type=False),
+    # ModernBERT: every other layer global, a 2-token window on each side shorter than the 12-token batch;
+    # tests/parity/test_modernbert.py covers the rest (poolings, long inputs, rotary settings, older config keys).
+    Family("ModernBert", {**BERT_SIZES, "global_attn_every_n_layers": 2, "local_attention": 4, "pad_token_id": 1,
+                          "bos_token_id": 2, "eos_token_id": 3, "cls_token_id": 2, "sep_token_id": 3},
+           pad_token_id=1, token_type_ids=False, base_prefix="model", input_embeddings="embeddings.tok_embeddings",
+           no_dropout={"embedding_dropout": 0.0, "attention_dropout": 0.0, "mlp_dropout": 0.0,
+                       "classifier_dropout": 0.0},
+           config_fields=("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                          "num_attention_heads", "hidden_activation", "max_position_embeddings", "initializer_range",
+                          "initializer_cutoff_factor", "norm_eps", "norm_bias", "pad_token_id", "eos_token_id",
+                          "bos_token_id", "cls_token_id", "sep_token_id", "attention_bias", "attention_dropout",
+                          "layer_types", "rope_parameters", "local_attention", "sliding_window", "embedding_dropout",
+                          "mlp_bias", "mlp_dropout", "decoder_bias", "classifier_pooling", "classifier_dropout",
+                          "classifier_bias", "classifier_activation", "deterministic_flash_attn", "sparse_prediction",
+                          "sparse_pred_ignore_index", "tie_word_embeddings")),
 ]
 
 
@@ -404,13 +421,14 @@ def test_tied_decoder(row, refs, tmp_path):
     for head in [h for h in ("ForMaskedLM", "ForPreTraining") if h in row.heads]:
         ours = row.our_class(head).from_pretrained(refs.folder(row, head))
         decoder = ours.get_output_embeddings()
-        embeddings = getattr(ours, row.base_prefix).embeddings.word_embeddings.weight
+        embeddings = getattr(ours, row.base_prefix).get_submodule(row.input_embeddings).weight
         assert decoder.weight is ours.get_input_embeddings().weight is embeddings
         assert decoder.weight.data_ptr() == embeddings.data_ptr()
         if row.mlm_bias is not None:
             assert decoder.bias is ours.get_parameter(row.mlm_bias)
         fresh = row.our_class(head)(ours.config)  # tied when built, too
-        assert fresh.get_output_embeddings().weight is getattr(fresh, row.base_prefix).embeddings.word_embeddings.weight
+        assert fresh.get_output_embeddings().weight is getattr(fresh, row.base_prefix).get_submodule(
+            row.input_embeddings).weight
 
         ours.save_pretrained(tmp_path / head)
         saved = load_file(tmp_path / head / "model.safetensors")
