@@ -95,6 +95,15 @@ FAMILIES: dict[str, Family] = {
         question_answering="MPNetForQuestionAnswering",
         multiple_choice="MPNetForMultipleChoice",
     ),
+    "modernbert": Family(  # pre-training -> masked LM like the others (the reference maps none for ModernBERT)
+        "modernbert", "ModernBertConfig", "ModernBertModel",
+        pretraining="ModernBertForMaskedLM",
+        masked_lm="ModernBertForMaskedLM",
+        sequence_classification="ModernBertForSequenceClassification",
+        token_classification="ModernBertForTokenClassification",
+        question_answering="ModernBertForQuestionAnswering",
+        multiple_choice="ModernBertForMultipleChoice",
+    ),
 }
 
 
