@@ -139,6 +139,15 @@ if TYPE_CHECKING:  # for type checkers and editors: every public name (tests/tes
         DistilBertForTokenClassification,
         DistilBertModel,
     )
+    from headway.models.modernbert import (
+        ModernBertConfig,
+        ModernBertForMaskedLM,
+        ModernBertForMultipleChoice,
+        ModernBertForQuestionAnswering,
+        ModernBertForSequenceClassification,
+        ModernBertForTokenClassification,
+        ModernBertModel,
+    )
     from headway.models.mpnet import (
         MPNetConfig,
         MPNetForMaskedLM,
