@@ -92,6 +92,28 @@ def assert_outputs_close(ref_out, our_out, *, atol: float = ATOL) -> list[str]:
     return compared
 
 
+def compare_models(ref_model, ours, inputs: dict, *, atol: float = ATOL) -> list[str]:
+    """Compare the outputs (with losses) of ``ref_model`` and ``ours`` (both in eval mode) on ``inputs``.
+
+    The default (SDPA) path first; then hidden states and attentions through the reference's eager path,
+    the only one returning attention weights (its attention implementation is restored afterwards).
+    Returns the names of the fields compared on the default path.
+    """
+    assert not ref_model.training and not ours.training
+    with torch.no_grad():
+        compared = assert_outputs_close(ref_model(**inputs), ours(**inputs), atol=atol)
+        implementation = ref_model.config._attn_implementation
+        ref_model.set_attn_implementation("eager")
+        try:
+            ref_out = ref_model(**inputs, output_hidden_states=True, output_attentions=True)
+        finally:
+            ref_model.set_attn_implementation(implementation)
+        our_out = ours(**inputs, output_hidden_states=True, output_attentions=True)
+        assert ref_out.attentions, "the reference returned no attention weights"
+        assert_outputs_close(ref_out, our_out, atol=atol)
+    return compared
+
+
 def compare_saved_model(ref_model, our_cls, folder: Path, inputs: dict, *, atol: float = ATOL,
                         save: bool = True) -> list[str]:
     """Save ``ref_model``, load it with ``our_cls`` and compare outputs (with losses) on ``inputs``.
@@ -101,14 +123,4 @@ def compare_saved_model(ref_model, our_cls, folder: Path, inputs: dict, *, atol:
     ref_model.eval()
     if save:
         ref_model.save_pretrained(folder)
-    ours = our_cls.from_pretrained(folder)
-    assert not ours.training
-    with torch.no_grad():
-        # The default (SDPA) path first; then the reference's eager path, the only one returning weights.
-        compared = assert_outputs_close(ref_model(**inputs), ours(**inputs), atol=atol)
-        ref_model.set_attn_implementation("eager")
-        ref_out = ref_model(**inputs, output_hidden_states=True, output_attentions=True)
-        our_out = ours(**inputs, output_hidden_states=True, output_attentions=True)
-        assert ref_out.attentions, "the reference returned no attention weights"
-        assert_outputs_close(ref_out, our_out, atol=atol)
-    return compared
+    return compare_models(ref_model, our_cls.from_pretrained(folder), inputs, atol=atol)
