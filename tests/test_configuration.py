@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import transformers
 
 import headway
 from headway.configuration import PretrainedConfig
-
-transformers = pytest.importorskip("transformers")
 
 
 def test_minilm_config(minilm_path):

@@ -8,14 +8,13 @@ import pickle
 
 import pytest
 import torch
+import transformers
 from safetensors.torch import load_file, save_file
 
 import headway
 from headway.checkpoint import CheckpointError
 from headway.models.bert import BertPreTrainedModel
 from tests.parity.common import padded_batch
-
-transformers = pytest.importorskip("transformers")
 
 TINY = {"vocab_size": 99, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
         "intermediate_size": 37, "max_position_embeddings": 64}

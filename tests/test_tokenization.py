@@ -613,7 +613,7 @@ def test_decode_errors(bert: Tokenizer) -> None:
 
 
 def test_sentencepiece_reader_matches_sentencepiece() -> None:
-    spm_pb2 = pytest.importorskip("sentencepiece.sentencepiece_model_pb2")
+    import sentencepiece.sentencepiece_model_pb2 as spm_pb2
     path = _package_dir("mistral_common") / "data" / "tokenizer.model.v1"
     ours = conv.load_sentencepiece_model(path)
     proto = spm_pb2.ModelProto()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import transformers
 from safetensors.torch import load_file, save_file
 
 from headway.models import deberta_v2 as deberta
@@ -18,8 +19,6 @@ from tests.parity.common import (
     labels_for,
     padded_batch,
 )
-
-transformers = pytest.importorskip("transformers")
 
 VOCAB = 99
 BASE = {"vocab_size": VOCAB, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+import transformers
 
 import headway
-
-transformers = pytest.importorskip("transformers")
 
 SENTENCES = ["A man is eating food.", "A man is eating a piece of bread.",
              "The new movie is awesome, a must-see!", "héllo wörld 東京 🤖"]

@@ -8,6 +8,7 @@ import json
 
 import pytest
 import torch
+import transformers
 from safetensors.torch import load_file
 
 from headway.models import modernbert as mb
@@ -19,8 +20,6 @@ from tests.parity.common import (
     labels_for,
     padded_batch,
 )
-
-transformers = pytest.importorskip("transformers")
 
 VOCAB = 99
 HEADS = ["Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering",

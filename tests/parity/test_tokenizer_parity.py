@@ -21,8 +21,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-
-transformers = pytest.importorskip("transformers")
+import transformers
 
 from headway.tokenization import Tokenizer
 
@@ -309,7 +308,7 @@ def _gpt2_files(folder: Path) -> None:
 
 
 def _mistral_model(folder: Path) -> None:
-    pytest.importorskip("google.protobuf", reason="transformers needs protobuf to read SentencePiece files")
+    import google.protobuf  # noqa: F401  (transformers needs protobuf to read SentencePiece files)
     shutil.copy(_package_dir("mistral_common") / "data" / "tokenizer.model.v1", folder / "tokenizer.model")
 
 
@@ -440,7 +439,7 @@ def _xlmr_json(folder: Path) -> None:
 @functools.cache
 def _deberta_spm_bytes() -> bytes:
     """A SentencePiece Unigram model trained on the corpus, in the DeBERTa-v3 layout (trained once)."""
-    spm = pytest.importorskip("sentencepiece")
+    import sentencepiece as spm
     with tempfile.TemporaryDirectory() as work:
         text = Path(work) / "corpus.txt"
         text.write_text("\n".join(CORPUS), encoding="utf-8")
@@ -469,7 +468,7 @@ def _deberta_spm_bytes() -> bytes:
 
 def train_deberta_spm(folder: Path) -> Path:
     """Write the DeBERTa-v3 style SentencePiece model as ``folder/spm.model`` and return its path."""
-    pytest.importorskip("google.protobuf", reason="transformers needs protobuf to read SentencePiece files")
+    import google.protobuf  # noqa: F401  (transformers needs protobuf to read SentencePiece files)
     path = folder / "spm.model"
     path.write_bytes(_deberta_spm_bytes())
     return path

@@ -36,8 +36,8 @@ def _labels(names: list[str]) -> dict:
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory, minilm_path) -> dict[str, Path]:
     """Tiny random BERT checkpoints saved by transformers: seqcls, tokcls, mlm, nli, bare."""
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
+    import torch
+    import transformers
     root = tmp_path_factory.mktemp("tiny")
     base = {
         "vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
@@ -67,8 +67,8 @@ def tiny(tmp_path_factory, minilm_path) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def minilm_heads(tmp_path_factory, minilm_path) -> dict[str, Path]:
     """all-MiniLM-L6-v2 with seeded random heads, saved by transformers: seqcls, tokcls, mlm, nli."""
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
+    import torch
+    import transformers
     root = tmp_path_factory.mktemp("minilm_heads")
     specs = {
         "seqcls": (transformers.AutoModelForSequenceClassification, _labels(["negative", "positive"]), "classifier"),

@@ -64,7 +64,7 @@ def test_generator_is_consumed_incrementally(classify):
 
 
 def test_datasets_inputs_stream_in_order(classify):
-    datasets = pytest.importorskip("datasets")
+    import datasets
     data = datasets.Dataset.from_dict({"text": TEXTS, "other": TEXTS[::-1]})
     expected = classify(TEXTS)
     for inputs in (KeyDataset(data, "text"), data["text"]):

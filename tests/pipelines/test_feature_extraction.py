@@ -6,11 +6,10 @@ import logging
 
 import pytest
 import torch
+import transformers
 
 import headway
 from tests.pipelines.common import assert_same
-
-transformers = pytest.importorskip("transformers")
 
 TEXTS = ["A man is eating food.", "The girl is carrying a baby on her back through the crowded market.", "Hi"]
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 
 import pytest
+import transformers
 
 import headway
 from tests.pipelines.common import assert_same
-
-transformers = pytest.importorskip("transformers")
 
 TEXTS = ["I loved this film, truly wonderful.", "Terrible.", "An average day at the office, nothing more to say."]
 PAIR = {"text": "A man is eating food.", "text_pair": "Someone eats a meal."}

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 
 import pytest
+import transformers
 
 import headway
 from tests.pipelines.common import assert_same
-
-transformers = pytest.importorskip("transformers")
 
 TEXTS = [
     "My name is Wolfgang Amadeus Schwarzenegger and I live in Berlin, near the Brandenburger Tor.",

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 
 import pytest
+import transformers
 
 import headway
 from tests.pipelines.common import assert_same
-
-transformers = pytest.importorskip("transformers")
 
 TEXT = "The home team scored twice in the last ten minutes and won the cup."
 LABELS = ["sport", "politics", "cooking", "science"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import transformers
 
 from headway import (
     DataCollatorForLanguageModeling,
@@ -15,8 +16,6 @@ from headway import (
 )
 
 from .conftest import SENTENCES
-
-transformers = pytest.importorskip("transformers")
 
 
 def _assert_same(ours, ref):

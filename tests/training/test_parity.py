@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import accelerate  # noqa: F401  (the reference Trainer needs it)
 import pytest
 import torch
+import transformers
 
 from headway import Trainer, TrainingArguments
 
 from .conftest import SENTENCES
-
-transformers = pytest.importorskip("transformers")
-pytest.importorskip("accelerate")  # the reference Trainer needs it
 
 
 def _reference_model(head: str, folder):

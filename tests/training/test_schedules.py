@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+import transformers
 
 from headway import get_scheduler
-
-transformers = pytest.importorskip("transformers")
 
 
 def _lrs(factory, name, **kwargs):

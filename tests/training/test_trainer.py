@@ -76,7 +76,7 @@ def test_callback_events_and_log_file(tokenizer, tmp_path):
 
 
 def test_training_curves_png(tmp_path):
-    pytest.importorskip("matplotlib")
+    import matplotlib  # noqa: F401
     history = [{"loss": 1.0, "step": 1}, {"loss": 0.5, "step": 2}, {"eval_loss": 0.7, "eval_f1": 0.3, "step": 2}]
     path = plot_log_history(history, tmp_path / "curves.png")
     assert path is not None and path.read_bytes()[:4] == b"\x89PNG"
@@ -159,7 +159,9 @@ def test_unused_columns_are_dropped(tokenizer, tmp_path, kind):
     if kind == "torch":
         data = TorchDataset(rows)
     elif kind == "datasets":
-        data = pytest.importorskip("datasets").Dataset.from_list(rows)
+        import datasets
+
+        data = datasets.Dataset.from_list(rows)
     else:
         data = rows
     trainer = Trainer(tiny_bert(), _args(tmp_path, max_steps=2), train_dataset=data, processing_class=tokenizer)
@@ -170,7 +172,7 @@ def test_unused_columns_are_dropped(tokenizer, tmp_path, kind):
 
 
 def test_no_usable_column_is_an_error(tokenizer, tmp_path):
-    datasets = pytest.importorskip("datasets")
+    import datasets
     data = datasets.Dataset.from_dict({"text": ["a", "b"]})
     trainer = Trainer(tiny_bert(), _args(tmp_path, max_steps=1), train_dataset=data, processing_class=tokenizer)
     with pytest.raises(ValueError, match="No column of the training set"):

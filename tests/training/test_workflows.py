@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datasets
 import numpy as np
 import pytest
 import torch
@@ -15,8 +16,6 @@ from headway import (
 )
 
 from .conftest import SENTENCES, tiny_bert, wnut_slice
-
-datasets = pytest.importorskip("datasets")
 
 
 def _args(out, **kw):
