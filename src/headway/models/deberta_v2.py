@@ -279,8 +279,9 @@ class DisentangledSelfAttention(nn.Module):
         projections = (self.query_proj, self.key_proj, self.value_proj)
         qkv = fused_linear(hidden_states, projections)  # one product on the CPU inference path
         if qkv is not None:
-            q, k, v = qkv.view(B, T, 3, self.num_heads, self.head_dim).unbind(2)
+            q, k, v = qkv.view(B, T, 3, self.num_heads, self.head_dim).unbind(2)  # (B, T, heads, head_dim) each
         else:
+            # (B, T, heads * head_dim) -> (B, T, heads, head_dim)
             q, k, v = (proj(hidden_states).view(B, T, self.num_heads, self.head_dim) for proj in projections)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, heads, T, head_dim)
         bias = self.relative_bias(q, k, rel) if rel is not None and (self.c2p or self.p2c) else None
