@@ -138,13 +138,38 @@ def test_positional_order_and_tuples(tmp_path):
 
 
 # -- long inputs and rotary settings -------------------------------------------------------------------------
+def long_inputs(head: str) -> dict[str, torch.Tensor]:
+    inputs = inputs_for(head, seq_len=600, batch=2)
+    inputs["attention_mask"][1, 450:] = 0
+    if head == "ForTokenClassification":
+        inputs["labels"] = inputs["labels"].masked_fill(inputs["attention_mask"] == 0, -100)
+    return inputs
+
+
 def test_inputs_past_512_tokens(tmp_path):
-    """600 tokens with an 8-token window: no absolute position table limits the length."""
+    """600 tokens with an 8-token window: no absolute position table limits the length. The sliding layers
+    run block by block (SDPA path); the eager comparison runs them on the whole (T, T) mask."""
     ref = ref_model("ForTokenClassification", max_position_embeddings=640, local_attention=8,
                     global_attn_every_n_layers=3, num_hidden_layers=3)
-    inputs = inputs_for("ForTokenClassification", seq_len=600, batch=2)
-    inputs["attention_mask"][1, 450:] = 0
+    inputs = long_inputs("ForTokenClassification")
+    blocks = mb.attention_masks(inputs["attention_mask"], ref.config.layer_types, 600, 4, dtype=torch.float32,
+                                device=torch.device("cpu"), chunked=True)["sliding_attention"]
+    assert [(c.queries.start, c.keys.start, c.keys.stop) for c in blocks[:2]] == [(0, 0, 68), (64, 60, 132)]
+    assert blocks[-1].queries == slice(576, 600) and blocks[-1].mask.shape == (2, 1, 24, 28)
     compare_saved_model(ref, ours_class("ForTokenClassification"), tmp_path, inputs)
+
+
+def test_long_input_gradients(tmp_path):
+    """Gradients through the block-by-block sliding layers equal the reference's."""
+    ref = ref_model("ForTokenClassification", max_position_embeddings=640, local_attention=8, num_hidden_layers=3)
+    ref.save_pretrained(tmp_path)
+    ours = mb.ModernBertForTokenClassification.from_pretrained(tmp_path).train()
+    inputs = long_inputs("ForTokenClassification")
+    ref.train()(**inputs).loss.backward()
+    ours(**inputs).loss.backward()
+    ref_grads = dict(ref.named_parameters())
+    for name, param in ours.named_parameters():
+        torch.testing.assert_close(param.grad, ref_grads[name].grad, atol=ATOL, rtol=0, msg=name)
 
 
 def test_window_covering_the_input(tmp_path):

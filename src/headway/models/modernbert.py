@@ -16,7 +16,7 @@ import copy
 import functools
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import nn
@@ -32,7 +32,7 @@ from headway.models.heads import (
     TokenClassification,
 )
 from headway.nn.activations import get_activation
-from headway.nn.attention import attention
+from headway.nn.attention import attention, padding_mask
 from headway.nn.layers import Dropout, Embedding, LayerNorm
 from headway.nn.linear import Linear
 from headway.outputs import BaseModelOutput, MaskedLMOutput, ModelOutput
@@ -214,46 +214,52 @@ def apply_rotary(x: Tensor, rotation: Tensor) -> Tensor:
     return torch.view_as_real(pairs * rotation).flatten(-2).to(x.dtype)  # (B, T, ..., head_dim)
 
 
-def attention_masks(
-    attention_mask: Tensor | None,
-    layer_types: list[str],
-    seq_len: int,
-    window: int,
-    *,
-    dtype: torch.dtype,
-    device: torch.device,
-    explicit: bool,
-) -> dict[str, Tensor | None]:
-    """Additive masks, one per layer type, built once per forward.
+class LocalChunk(NamedTuple):
+    """A block of queries of a sliding-window layer with the only keys they can see, and its mask."""
+
+    queries: slice
+    keys: slice
+    mask: Tensor  # (B or 1, 1, queries, keys), additive
+
+
+Mask = Tensor | list[LocalChunk] | None  # what one layer type's attention takes
+
+
+def attention_masks(attention_mask: Tensor | None, layer_types: list[str], seq_len: int, window: int, *,
+                    dtype: torch.dtype, device: torch.device, chunked: bool) -> dict[str, Mask]:
+    """Additive masks (0 or -inf), one per layer type, built once per forward.
 
     ``full_attention``: the padding mask (B, 1, 1, T), None without padding. ``sliding_attention``: keys
-    at most ``window`` positions away and not padding, (B or 1, 1, T, T); None when the window covers
-    every pair and nothing is padded. A query that sees no key at all (a padding position far from the
-    text) gets zeros through SDPA, as the reference's SDPA path gives; on the ``explicit`` path (attention
-    weights returned) the masked scores are the dtype's minimum instead of -inf, which spreads such a
-    row evenly over the keys, as the reference's eager path does.
+    at most ``window`` positions away that are not padding, (B or 1, 1, T, T); the padding mask alone when
+    the window covers every pair. A query that sees no key at all (a padding position far from the text)
+    gets what the reference gives it (see ``headway.nn.attention``).
+
+    With ``chunked`` (no attention weights asked for) and an input long enough that it pays, the sliding
+    mask comes as :class:`LocalChunk` blocks instead: each block of ``2 * window`` queries (at least 64)
+    is scored against the keys its window reaches, so work and memory grow with T * window rather than
+    T * T. Every query sees the same keys with the same scores as through the (T, T) mask.
     """
-    if attention_mask is not None and attention_mask.dim() != 2:
-        raise ValueError(f"attention_mask must have shape (batch, seq_len), got {tuple(attention_mask.shape)}")
-    keep = None
-    if attention_mask is not None and not bool(attention_mask.all()):
-        keep = attention_mask.to(device=device, dtype=torch.bool)[:, None, None, :]  # (B, 1, 1, T)
-    fill = torch.finfo(dtype).min if explicit else float("-inf")
+    full = padding_mask(attention_mask, dtype)  # (B, 1, 1, T) or None
+    masks: dict[str, Mask] = {FULL: full, SLIDING: full}
+    if SLIDING not in layer_types or seq_len - 1 <= window:
+        return masks
+    positions = torch.arange(seq_len, device=device)
 
-    def additive(allowed: Tensor) -> Tensor:
-        return torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, fill)
+    def band(queries: slice, keys: slice) -> Tensor:
+        far = (positions[queries, None] - positions[None, keys]).abs() > window  # (queries, keys)
+        mask = torch.zeros(far.shape, dtype=dtype, device=device).masked_fill_(far, float("-inf"))[None, None]
+        return mask if full is None else mask + full[..., keys]  # (B or 1, 1, queries, keys)
 
-    masks: dict[str, Tensor | None] = {FULL: None, SLIDING: None}
-    if FULL in layer_types and keep is not None:
-        masks[FULL] = additive(keep)
-    if SLIDING in layer_types:
-        if seq_len - 1 > window:
-            positions = torch.arange(seq_len, device=device)
-            near = (positions[:, None] - positions[None, :]).abs() <= window  # (T, T)
-            allowed = near[None, None] if keep is None else near & keep  # (B or 1, 1, T, T)
-            masks[SLIDING] = additive(allowed)
-        elif keep is not None:
-            masks[SLIDING] = masks[FULL] if masks[FULL] is not None else additive(keep)
+    block = max(64, 2 * window)
+    if not chunked or seq_len <= block + 2 * window:
+        masks[SLIDING] = band(slice(None), slice(None))
+        return masks
+    chunks = []
+    for start in range(0, seq_len, block):
+        queries = slice(start, min(start + block, seq_len))
+        keys = slice(max(0, start - window), min(seq_len, start + block + window))
+        chunks.append(LocalChunk(queries, keys, band(queries, keys)))
+    masks[SLIDING] = chunks
     return masks
 
 
@@ -302,17 +308,22 @@ class ModernBertAttention(nn.Module):
         self.dropout_p = config.attention_dropout
         self.out_drop = Dropout(config.attention_dropout)
 
-    def forward(self, hidden_states: Tensor, mask: Tensor | None, rotation: Tensor,
+    def forward(self, hidden_states: Tensor, mask: Mask, rotation: Tensor,
                 output_attentions: bool = False) -> tuple[Tensor, Tensor | None]:
         B, T, _ = hidden_states.shape
         qkv = self.Wqkv(hidden_states).view(B, T, 3, self.num_heads, self.head_dim)  # (B, T, 3, heads, head_dim)
         qk = apply_rotary(qkv[:, :, :2], rotation)  # (B, T, 2, heads, head_dim): query and key rotated
         # (B, T, heads, head_dim) -> (B, heads, T, head_dim)
         q, k, v = qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), qkv[:, :, 2].transpose(1, 2)
-        out, weights = attention(q, k, v, mask, dropout_p=self.dropout_p if self.training else 0.0,
-                                 output_attentions=output_attentions)
-        out = out.transpose(1, 2).reshape(B, T, -1)  # (B, T, hidden)
-        return self.out_drop(self.Wo(out)), weights
+        dropout_p = self.dropout_p if self.training else 0.0
+        if isinstance(mask, list):  # a long input in a sliding-window layer: block by block
+            out = torch.cat([attention(q[:, :, c.queries], k[:, :, c.keys], v[:, :, c.keys], c.mask,
+                                       dropout_p=dropout_p)[0].transpose(1, 2) for c in mask], dim=1)
+            weights = None  # (B, T, heads, head_dim)
+        else:
+            out, weights = attention(q, k, v, mask, dropout_p=dropout_p, output_attentions=output_attentions)
+            out = out.transpose(1, 2)  # (B, heads, T, head_dim) -> (B, T, heads, head_dim)
+        return self.out_drop(self.Wo(out.reshape(B, T, -1))), weights  # (B, T, hidden)
 
 
 class ModernBertEncoderLayer(nn.Module):
@@ -332,7 +343,7 @@ class ModernBertEncoderLayer(nn.Module):
         self.mlp_norm = LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
         self.mlp = ModernBertMLP(config)
 
-    def forward(self, hidden_states: Tensor, masks: Mapping[str, Tensor | None], output_attentions: bool = False,
+    def forward(self, hidden_states: Tensor, masks: Mapping[str, Mask], output_attentions: bool = False,
                 *, rotary: Mapping[str, Tensor]) -> tuple[Tensor, Tensor | None]:
         attended, weights = self.attn(self.attn_norm(hidden_states), masks[self.attention_type],
                                       rotary[self.attention_type], output_attentions)
@@ -425,7 +436,7 @@ class ModernBertModel(ModernBertPreTrainedModel):
         if position_ids is None:
             position_ids = torch.arange(seq_len, device=hidden.device)[None]  # (1, T)
         masks = attention_masks(attention_mask, self.config.layer_types, seq_len, self.config.sliding_window,
-                                dtype=hidden.dtype, device=hidden.device, explicit=output_attentions)
+                                dtype=hidden.dtype, device=hidden.device, chunked=not output_attentions)
         hidden, all_hidden, all_attentions = run_layers(
             self.layers, hidden, masks, output_hidden_states=output_hidden_states,
             output_attentions=output_attentions, checkpointing=self.gradient_checkpointing and self.training,
