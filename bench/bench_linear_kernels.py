@@ -13,6 +13,7 @@ With ``--stream`` (default) each call uses the next of several distinct weights 
 L3 cache, as in a model whose layers each have their own weights; ``--cached`` reuses one weight.
 
 Run: .venv/bin/python bench/bench_linear_kernels.py [--cached] [--calls 40] [--rounds 8] [--threads N] [--rows 16 4096]
+(with --threads 1 the times are the thread's CPU time, robust on a shared machine)
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ SHAPES = [(384, 384), (1536, 384), (384, 1536), (1152, 384), (768, 768), (3072, 
 STREAM_BYTES = 96 << 20  # more than any L3 this runs on: each call reads its weight from memory
 
 
-def interleaved_ms(fns: dict, calls: int, rounds: int) -> dict[str, float]:
+def interleaved_ms(fns: dict, calls: int, rounds: int, clock=time.perf_counter) -> dict[str, float]:
     """Per function, the best of ``rounds`` medians of ``calls`` timed calls, in milliseconds; the functions
     take turns round by round, so that a busy spell of the machine hits them alike. On a shared machine a
     multi-threaded kernel sometimes waits a whole scheduler slice for its second thread: the best median
-    of short rounds skips those spells, the median of one long round would not."""
+    of short rounds skips those spells, the median of one long round would not. With one thread,
+    ``clock=time.thread_time`` counts only the time the thread ran, whatever else the machine does."""
     best = dict.fromkeys(fns, float("inf"))
     for _ in range(rounds):
         for name, fn in fns.items():
@@ -42,9 +44,9 @@ def interleaved_ms(fns: dict, calls: int, rounds: int) -> dict[str, float]:
                 fn()
             times = []
             for _ in range(calls):
-                start = time.perf_counter()
+                start = clock()
                 fn()
-                times.append(time.perf_counter() - start)
+                times.append(clock() - start)
             best[name] = min(best[name], statistics.median(times))
     return {name: t * 1e3 for name, t in best.items()}
 
@@ -96,10 +98,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    # one thread: CPU time of that thread, immune to the machine's other load; else wall time
+    clock = time.thread_time if torch.get_num_threads() == 1 else time.perf_counter
     product = torch.ops.mkldnn._linear_pointwise
     reorder = torch.ops.mkldnn._reorder_linear_weight
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; weights {'cached' if args.cached else 'streamed from memory'}")
+          f"{torch.get_num_threads()} threads ({clock.__name__}); weights {'cached' if args.cached else 'streamed from memory'}")
     names = ["F.linear", "F.linear T", "dnn plain", "dnn T", "dnn packed", "dnn swap", "mm swap"]
     print(f"{'out x in':>11s}{'M':>6s}" + "".join(f"{n:>12s}" for n in names) + "   (ms; ratios to F.linear)")
     torch.manual_seed(0)
@@ -120,7 +124,7 @@ def main() -> None:
                 assert out.is_contiguous()
                 torch.testing.assert_close(out, expected, atol=1e-4, rtol=1e-4)
             calls = args.calls if rows <= 64 else max(3, args.calls // 20)
-            t = interleaved_ms(kernels(x, bias, weights, transposed, packed), calls, args.rounds)
+            t = interleaved_ms(kernels(x, bias, weights, transposed, packed), calls, args.rounds, clock)
             base = t["F.linear"]
             print(f"{out_f:5d}x{in_f:<5d}{rows:6d}" + "".join(f"{t[n]:7.3f} {t[n] / base:4.2f}" for n in names))
 
