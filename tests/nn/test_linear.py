@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 import headway
 from headway.nn import linear
-from headway.nn.linear import Linear, exact_matmul, fused_linear, fused_packed
+from headway.nn.linear import Linear, exact_matmul, fused_linear
 
 pytestmark = pytest.mark.skipif(not linear._AVAILABLE, reason="oneDNN linear not available")
 
@@ -129,7 +129,8 @@ def test_fused_projection_needs_weights_side_by_side(calls):
     expected = torch.cat([F.linear(x, lyr.weight, lyr.bias) for lyr in layers], dim=-1)
     with torch.inference_mode():
         assert fused_linear(x, layers) is None
-        torch.testing.assert_close(fused_packed(x, layers), expected, atol=1e-5, rtol=1e-5)  # one per layer
+        one_by_one = torch.cat([lyr(x) for lyr in layers], dim=-1)
+    torch.testing.assert_close(one_by_one, expected, atol=1e-5, rtol=1e-5)
     weight = torch.cat([lyr.weight.detach() for lyr in layers])  # (96, 32): the three side by side
     bias = torch.cat([lyr.bias.detach() for lyr in layers])
     for i, lyr in enumerate(layers):
@@ -138,8 +139,8 @@ def test_fused_projection_needs_weights_side_by_side(calls):
     calls[0] = 0
     with torch.inference_mode():
         fused = fused_linear(x, layers)
-        torch.testing.assert_close(fused_packed(x, layers), expected, atol=1e-5, rtol=1e-5)
-    assert calls[0] == 2  # one product each
+        torch.testing.assert_close(torch.cat([lyr(x) for lyr in layers], dim=-1), expected, atol=1e-5, rtol=1e-5)
+    assert calls[0] == 4  # one fused product, then one per layer
     torch.testing.assert_close(fused, expected, atol=1e-5, rtol=1e-5)
     assert fused_linear(x.requires_grad_(), layers) is None  # autograd: callers fall back
     layers[1].bias = torch.nn.Parameter(bias[32:64].clone())  # no longer side by side
@@ -197,7 +198,8 @@ def test_weights_made_under_inference_mode():
         assert layers[0].weight.is_inference()
         torch.testing.assert_close(layers[0](x), F.linear(x, layers[0].weight, layers[0].bias), atol=1e-6, rtol=0)
         expected = torch.cat([F.linear(x, lyr.weight, lyr.bias) for lyr in layers], dim=-1)
-        torch.testing.assert_close(fused_packed(x, layers), expected, atol=1e-6, rtol=0)
+        assert fused_linear(x, layers) is None  # separate tensors: the layers one by one
+        torch.testing.assert_close(torch.cat([lyr(x) for lyr in layers], dim=-1), expected, atol=1e-6, rtol=0)
 
 
 # ---- whole models: no extra memory, torch.compile and torch.func take the plain path ----

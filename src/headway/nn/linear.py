@@ -61,13 +61,6 @@ def _fast_input(x: torch.Tensor) -> bool:
             and not _transforms_active())
 
 
-def packed_inference(x: torch.Tensor) -> bool:
-    """Whether products on ``x`` may take the oneDNN path with nothing to differentiate: float32 on CPU,
-    autograd off (``torch.no_grad()`` or ``torch.inference_mode()``), outside ``exact_matmul()``, not
-    compiled nor under ``torch.func`` transforms."""
-    return not torch.is_grad_enabled() and _fast_input(x)
-
-
 def _recording(x: torch.Tensor, *params: torch.Tensor | None) -> bool:
     """Whether autograd records a product of ``x`` with ``params``."""
     return torch.is_grad_enabled() and (x.requires_grad or any(p is not None and p.requires_grad for p in params))
@@ -114,7 +107,7 @@ class Linear(SkipMetaInit, nn.Linear):
 
     def packed(self, x: torch.Tensor, *, gelu: bool = False) -> torch.Tensor:
         """The product (``gelu=True``: with exact GELU) through oneDNN, without the checks of ``forward``:
-        for callers that checked ``packed_inference(x)`` and ``self.packable()``. (The name is historical:
+        for callers that checked ``_fast_input(x)``, ``self.packable()`` and that autograd does not record. (The name is historical:
         the weight is read as stored, no packed copy is made.)"""
         if gelu:
             return _product(x, self.weight, self.bias, "gelu", [], "none")
@@ -165,14 +158,3 @@ def fused_linear(x: torch.Tensor, layers: Sequence[Linear]) -> torch.Tensor | No
     if bias is None:
         return None
     return _product(x, weight, bias, "none", [], "")
-
-
-def fused_packed(x: torch.Tensor, layers: Sequence[Linear]) -> torch.Tensor:
-    """``cat([layer(x) for layer in layers], -1)`` on the oneDNN path, without ``fused_linear``'s checks:
-    for callers that made them (every layer packable, with a bias, and ``packed_inference(x)``). One
-    product when the weights lie side by side (see ``fused_linear``), else one per layer, concatenated."""
-    weight = _side_by_side([layer.weight for layer in layers])
-    bias = _side_by_side([layer.bias for layer in layers]) if weight is not None else None
-    if bias is not None:
-        return _product(x, weight, bias, "none", [], "")
-    return torch.cat([layer.packed(x) for layer in layers], dim=-1)
