@@ -96,10 +96,8 @@ class TaskHead(PreTrainedModel):
     """Base of the shared heads: builds the bare model and the head's modules; one forward per task."""
 
     base_model_class: ClassVar[type[PreTrainedModel]]
-    pooling: ClassVar[str] = "first"
     input_order: ClassVar[tuple[str, ...] | None] = None
     label_names: ClassVar[tuple[str, ...]] = ("labels",)
-    uses_pooler: ClassVar[bool] = False  # whether the bare model is built with its pooler
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -116,7 +114,8 @@ class TaskHead(PreTrainedModel):
         self.post_init()
 
     def _needs_pooler(self) -> bool:
-        return self.uses_pooler
+        """Whether the bare model is built with its pooler: only sentence heads pooling through it."""
+        return False
 
     def init_head(self, config: PretrainedConfig) -> None:
         """The head's modules under their Hub names (default: ``dropout`` and ``classifier``)."""
