@@ -297,7 +297,7 @@ class BertModel(BertPreTrainedModel):
 
 
 # Heads that build the encoder without its pooler drop the pooler of a full checkpoint silently.
-_NO_POOLER_IGNORE = [*BertPreTrainedModel._keys_to_ignore_on_load_unexpected, r"pooler"]
+NO_POOLER_IGNORE = [*BertPreTrainedModel._keys_to_ignore_on_load_unexpected, r"pooler"]
 
 
 class BertForSequenceClassification(BertPreTrainedModel, SequenceClassification):
@@ -306,17 +306,17 @@ class BertForSequenceClassification(BertPreTrainedModel, SequenceClassification)
 
 class BertForTokenClassification(BertPreTrainedModel, TokenClassification):
     base_model_class = BertModel
-    _keys_to_ignore_on_load_unexpected = _NO_POOLER_IGNORE
+    _keys_to_ignore_on_load_unexpected = NO_POOLER_IGNORE
 
 
 class BertForQuestionAnswering(BertPreTrainedModel, QuestionAnswering):
     base_model_class = BertModel
-    _keys_to_ignore_on_load_unexpected = _NO_POOLER_IGNORE
+    _keys_to_ignore_on_load_unexpected = NO_POOLER_IGNORE
 
 
 class BertForMaskedLM(BertPreTrainedModel):
     _tied_weights_keys = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight"}
-    _keys_to_ignore_on_load_unexpected = [*_NO_POOLER_IGNORE, r"cls\.seq_relationship"]
+    _keys_to_ignore_on_load_unexpected = [*NO_POOLER_IGNORE, r"cls\.seq_relationship"]
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)

@@ -16,7 +16,7 @@ from torch import nn
 
 from headway.configuration import PretrainedConfig, config_class
 from headway.losses import token_classification_loss
-from headway.models.bert import BertConfig, BertEmbeddings, BertModel, BertPreTrainedModel
+from headway.models.bert import NO_POOLER_IGNORE, BertConfig, BertEmbeddings, BertModel, BertPreTrainedModel
 from headway.models.heads import (
     MultipleChoice,
     QuestionAnswering,
@@ -154,10 +154,6 @@ class RobertaPreTrainedModel(BertPreTrainedModel):
             module.bias.zero_()
 
 
-# Heads that build the encoder without a pooler drop the pooler of a full checkpoint silently.
-_NO_POOLER_IGNORE = [*RobertaPreTrainedModel._keys_to_ignore_on_load_unexpected, r"pooler"]
-
-
 class RobertaModel(RobertaPreTrainedModel, BertModel):
     """The bare encoder: ``last_hidden_state`` (B, T, hidden) and ``pooler_output`` (B, hidden).
 
@@ -169,24 +165,24 @@ class RobertaModel(RobertaPreTrainedModel, BertModel):
 
 class RobertaForSequenceClassification(RobertaPreTrainedModel, ClassificationHeadOnFirstToken):
     base_model_class = RobertaModel
-    _keys_to_ignore_on_load_unexpected = _NO_POOLER_IGNORE
+    _keys_to_ignore_on_load_unexpected = NO_POOLER_IGNORE
 
 
 class RobertaForTokenClassification(RobertaPreTrainedModel, TokenClassification):
     base_model_class = RobertaModel
-    _keys_to_ignore_on_load_unexpected = _NO_POOLER_IGNORE
+    _keys_to_ignore_on_load_unexpected = NO_POOLER_IGNORE
 
 
 class RobertaForQuestionAnswering(RobertaPreTrainedModel, QuestionAnswering):
     base_model_class = RobertaModel
-    _keys_to_ignore_on_load_unexpected = _NO_POOLER_IGNORE
+    _keys_to_ignore_on_load_unexpected = NO_POOLER_IGNORE
 
 
 class RobertaForMaskedLM(RobertaPreTrainedModel):
     _tied_weights_keys: ClassVar[dict[str, str]] = {
         "lm_head.decoder.weight": "roberta.embeddings.word_embeddings.weight"
     }
-    _keys_to_ignore_on_load_unexpected = _NO_POOLER_IGNORE
+    _keys_to_ignore_on_load_unexpected = NO_POOLER_IGNORE
 
     def __init__(self, config: RobertaConfig) -> None:
         super().__init__(config)
