@@ -119,3 +119,30 @@ class PreTrainingOutput(ModelOutput):
     seq_relationship_logits: Tensor | None = None  # (B, 2)
     hidden_states: tuple[Tensor, ...] | None = None
     attentions: tuple[Tensor, ...] | None = None
+
+
+# -- decoders: the cache of keys and values comes back as ``past_key_values`` ---------------------------
+@dataclass
+class BaseModelOutputWithPast(ModelOutput):
+    last_hidden_state: Tensor | None = None  # (B, T, hidden)
+    past_key_values: Any = None  # a headway.generation.cache.DynamicCache when use_cache
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class CausalLMOutputWithPast(ModelOutput):
+    loss: Tensor | None = None
+    logits: Tensor | None = None  # (B, T, vocab)
+    past_key_values: Any = None
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class SequenceClassifierOutputWithPast(ModelOutput):
+    loss: Tensor | None = None
+    logits: Tensor | None = None  # (B, num_labels)
+    past_key_values: Any = None
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None

@@ -1,0 +1,169 @@
+"""The key/value cache of a decoder: what each attention layer has already computed, so that a step of
+generation runs the new token only.
+
+``DynamicCache`` keeps, per layer, one buffer of shape (B, kv_heads, capacity, head_dim) for keys and one
+for values, and writes each step's keys into it in place. ``update`` returns views of the filled part, so a
+step costs one copy of the new keys instead of the reference's concatenation of the whole past (which
+copies every cached key once per step). Capacity grows in chunks of ``CHUNK`` positions, or is set once by
+``generate`` to the length it will reach (``reserve``), so a model holds at most ``CHUNK - 1`` unused
+positions per layer beyond what the reference holds.
+
+The interface is the reference's ``DynamicCache`` (``update``, ``get_seq_length``, ``crop``,
+``reorder_cache``, ``batch_repeat_interleave``, ``batch_select_indices``, indexing to ``(keys, values)``,
+``to_legacy_cache`` / ``from_legacy_cache``), so code written against it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import torch
+
+CHUNK = 256  # positions added to a layer's buffer when it is full
+
+
+class DynamicCache:
+    """Per-layer keys and values, (B, kv_heads, S, head_dim) each, grown as the sequence grows.
+
+    Example::
+
+        cache = DynamicCache()
+        out = model(input_ids, past_key_values=cache, use_cache=True)   # the prompt
+        out = model(next_ids, past_key_values=out.past_key_values)      # one step: sees the prompt's keys
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        # The reference accepts a config or legacy tuples here; a cache built empty grows on first use.
+        self._keys: list[torch.Tensor] = []
+        self._values: list[torch.Tensor] = []
+        self._lengths: list[int] = []
+        self._reserved = 0  # capacity to allocate on first use (positions), set by ``reserve``
+        legacy = args[0] if args and isinstance(args[0], (tuple, list)) else kwargs.get("_distributed_cache_data")
+        if legacy:
+            for layer_idx, (key, value) in enumerate(legacy):
+                self.update(key, value, layer_idx)
+
+    # -- the two calls every attention layer makes ------------------------------------------------------
+    def update(
+        self, key: torch.Tensor, value: torch.Tensor, layer_idx: int, cache_kwargs: dict | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append ``key`` and ``value`` (B, kv_heads, T, head_dim) to layer ``layer_idx``; return all of
+        that layer's keys and values so far, (B, kv_heads, S, head_dim), as views of the cache."""
+        if layer_idx > len(self._keys):
+            raise ValueError(f"layer {layer_idx} updated before layer {len(self._keys)}")
+        new = key.shape[-2]
+        if layer_idx == len(self._keys):  # first use of this layer
+            capacity = max(new, self._reserved)
+            self._keys.append(self._empty_like(key, capacity))
+            self._values.append(self._empty_like(value, capacity))
+            self._lengths.append(0)
+        length = self._lengths[layer_idx]
+        keys, values = self._keys[layer_idx], self._values[layer_idx]
+        if keys.shape[0] != key.shape[0]:
+            raise ValueError(
+                f"the cache holds a batch of {keys.shape[0]}, but the new keys have a batch of {key.shape[0]}"
+            )
+        if length + new > keys.shape[-2]:
+            capacity = max(length + new, keys.shape[-2] + CHUNK)
+            keys, values = self._grow(keys, length, capacity), self._grow(values, length, capacity)
+            self._keys[layer_idx], self._values[layer_idx] = keys, values
+        keys[:, :, length : length + new] = key
+        values[:, :, length : length + new] = value
+        self._lengths[layer_idx] = length + new
+        return keys[:, :, : length + new], values[:, :, : length + new]
+
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        """Positions cached in layer ``layer_idx`` (0 before the first forward)."""
+        return self._lengths[layer_idx] if layer_idx < len(self._lengths) else 0
+
+    # -- capacity ---------------------------------------------------------------------------------------
+    def reserve(self, length: int) -> None:
+        """Allocate room for ``length`` positions per layer up front (``generate`` knows its final length),
+        so no buffer is ever copied to grow."""
+        self._reserved = max(self._reserved, int(length))
+        for i, length_i in enumerate(self._lengths):
+            if self._keys[i].shape[-2] < self._reserved:
+                self._keys[i] = self._grow(self._keys[i], length_i, self._reserved)
+                self._values[i] = self._grow(self._values[i], length_i, self._reserved)
+
+    @staticmethod
+    def _empty_like(t: torch.Tensor, capacity: int) -> torch.Tensor:
+        batch, heads, _, dim = t.shape
+        return t.new_empty(batch, heads, capacity, dim)
+
+    @staticmethod
+    def _grow(buffer: torch.Tensor, length: int, capacity: int) -> torch.Tensor:
+        batch, heads, _, dim = buffer.shape
+        grown = buffer.new_empty(batch, heads, capacity, dim)
+        grown[:, :, :length] = buffer[:, :, :length]
+        return grown
+
+    # -- editing, for beam search and speculative decoding -----------------------------------------------
+    def crop(self, max_length: int) -> None:
+        """Forget every position from ``max_length`` on (a negative value drops that many from the end)."""
+        for i, length in enumerate(self._lengths):
+            keep = max_length if max_length >= 0 else length + max_length
+            self._lengths[i] = max(0, min(length, keep))
+
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+        """Keep, in this order, the batch rows ``beam_idx`` (beam search's surviving hypotheses)."""
+        self._select(beam_idx)
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self._select(indices)
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        """Repeat each batch row ``repeats`` times in place (one prompt, several beams or samples)."""
+        for i in range(len(self._keys)):
+            self._keys[i] = self._keys[i].repeat_interleave(repeats, dim=0)
+            self._values[i] = self._values[i].repeat_interleave(repeats, dim=0)
+
+    def _select(self, indices: torch.Tensor) -> None:
+        for i in range(len(self._keys)):
+            index = indices.to(self._keys[i].device)
+            self._keys[i] = self._keys[i].index_select(0, index)
+            self._values[i] = self._values[i].index_select(0, index)
+
+    # -- reading ----------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __getitem__(self, layer_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+        length = self._lengths[layer_idx]
+        return self._keys[layer_idx][:, :, :length], self._values[layer_idx][:, :, :length]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for i in range(len(self._keys)):
+            yield self[i]
+
+    def to_legacy_cache(self) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+        """((keys, values) per layer), each a contiguous copy."""
+        return tuple((k.contiguous(), v.contiguous()) for k, v in self)
+
+    @classmethod
+    def from_legacy_cache(cls, past: Iterable[tuple[torch.Tensor, torch.Tensor]] | None) -> DynamicCache:
+        cache = cls()
+        for layer_idx, (key, value) in enumerate(past or ()):
+            cache.update(key, value, layer_idx)
+        return cache
+
+    def __repr__(self) -> str:
+        return f"DynamicCache(layers={len(self)}, seq_length={self.get_seq_length()})"
+
+
+def as_cache(past_key_values: object, use_cache: bool) -> DynamicCache | None:
+    """What a decoder's forward holds as its cache: the given cache, one built from legacy tuples, a new
+    one when ``use_cache`` and none was given, or None."""
+    if past_key_values is None:
+        return DynamicCache() if use_cache else None
+    if isinstance(past_key_values, DynamicCache):
+        return past_key_values
+    if isinstance(past_key_values, (tuple, list)):
+        return DynamicCache.from_legacy_cache(past_key_values)
+    raise TypeError(
+        f"past_key_values must be a DynamicCache or a tuple of (keys, values) per layer, "
+        f"got {type(past_key_values).__name__}"
+    )
+
+
+__all__ = ["CHUNK", "DynamicCache", "as_cache"]
