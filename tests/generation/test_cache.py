@@ -7,7 +7,9 @@ from headway.generation.cache import CHUNK, DynamicCache, as_cache
 
 def _kv(batch=2, heads=3, length=1, dim=4, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, heads, length, dim, generator=g), torch.randn(batch, heads, length, dim, generator=g)
+    return torch.randn(batch, heads, length, dim, generator=g), torch.randn(
+        batch, heads, length, dim, generator=g
+    )
 
 
 def test_update_equals_concatenation_across_growth():

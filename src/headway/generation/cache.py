@@ -38,7 +38,9 @@ class DynamicCache:
         self._values: list[torch.Tensor] = []
         self._lengths: list[int] = []
         self._reserved = 0  # capacity to allocate on first use (positions), set by ``reserve``
-        legacy = args[0] if args and isinstance(args[0], (tuple, list)) else kwargs.get("_distributed_cache_data")
+        legacy = (
+            args[0] if args and isinstance(args[0], (tuple, list)) else kwargs.get("_distributed_cache_data")
+        )
         if legacy:
             for layer_idx, (key, value) in enumerate(legacy):
                 self.update(key, value, layer_idx)
