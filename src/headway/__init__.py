@@ -29,6 +29,7 @@ _LAZY: dict[str, str] = {
     "AutoModelForTokenClassification": "headway.auto",
     "AutoModelForQuestionAnswering": "headway.auto",
     "AutoModelForMaskedLM": "headway.auto",
+    "AutoModelForCausalLM": "headway.auto",
     "AutoModelForPreTraining": "headway.auto",
     "AutoModelForMultipleChoice": "headway.auto",
     "AutoTokenizer": "headway.auto",
@@ -101,6 +102,7 @@ if TYPE_CHECKING:  # for type checkers and editors: every public name (tests/tes
     from headway.auto import (
         AutoConfig,
         AutoModel,
+        AutoModelForCausalLM,
         AutoModelForMaskedLM,
         AutoModelForMultipleChoice,
         AutoModelForPreTraining,

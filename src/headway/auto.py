@@ -28,6 +28,7 @@ CONFIG_MAPPING: dict[str, str] = {mt: f"{module_of(f)}:{f.config}" for mt, f in 
 MODEL_MAPPING = _task_mapping("model")
 MODEL_FOR_PRETRAINING_MAPPING = _task_mapping("pretraining")
 MODEL_FOR_MASKED_LM_MAPPING = _task_mapping("masked_lm")
+MODEL_FOR_CAUSAL_LM_MAPPING = _task_mapping("causal_lm")
 MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING = _task_mapping("sequence_classification")
 MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING = _task_mapping("token_classification")
 MODEL_FOR_QUESTION_ANSWERING_MAPPING = _task_mapping("question_answering")
@@ -132,6 +133,10 @@ class AutoModelForQuestionAnswering(_AutoModel):
 
 class AutoModelForMaskedLM(_AutoModel):
     _mapping = MODEL_FOR_MASKED_LM_MAPPING
+
+
+class AutoModelForCausalLM(_AutoModel):
+    _mapping = MODEL_FOR_CAUSAL_LM_MAPPING
 
 
 class AutoModelForPreTraining(_AutoModel):

@@ -20,6 +20,7 @@ AUTO_CLASSES = {
     "model": auto.AutoModel,
     "pretraining": auto.AutoModelForPreTraining,
     "masked_lm": auto.AutoModelForMaskedLM,
+    "causal_lm": auto.AutoModelForCausalLM,
     "sequence_classification": auto.AutoModelForSequenceClassification,
     "token_classification": auto.AutoModelForTokenClassification,
     "question_answering": auto.AutoModelForQuestionAnswering,

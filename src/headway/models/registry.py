@@ -11,7 +11,7 @@ from __future__ import annotations
 
 # The tasks a family may offer a class for: the bare model first, then one per Auto class.
 TASKS: tuple[str, ...] = (
-    "model", "pretraining", "masked_lm", "sequence_classification", "token_classification",
+    "model", "pretraining", "masked_lm", "causal_lm", "sequence_classification", "token_classification",
     "question_answering", "multiple_choice",
 )
 
@@ -23,11 +23,11 @@ class Family:
     __slots__ = ("config", "module", *TASKS)
 
     def __init__(self, module: str, config: str, model: str, *, pretraining: str | None = None,
-                 masked_lm: str | None = None, sequence_classification: str | None = None,
+                 masked_lm: str | None = None, causal_lm: str | None = None, sequence_classification: str | None = None,
                  token_classification: str | None = None, question_answering: str | None = None,
                  multiple_choice: str | None = None) -> None:
         self.module, self.config, self.model = module, config, model
-        self.pretraining, self.masked_lm = pretraining, masked_lm
+        self.pretraining, self.masked_lm, self.causal_lm = pretraining, masked_lm, causal_lm
         self.sequence_classification, self.token_classification = sequence_classification, token_classification
         self.question_answering, self.multiple_choice = question_answering, multiple_choice
 
