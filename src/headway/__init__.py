@@ -141,6 +141,14 @@ if TYPE_CHECKING:  # for type checkers and editors: every public name (tests/tes
         DistilBertForTokenClassification,
         DistilBertModel,
     )
+    from headway.models.gpt2 import (
+        GPT2Config,
+        GPT2ForQuestionAnswering,
+        GPT2ForSequenceClassification,
+        GPT2ForTokenClassification,
+        GPT2LMHeadModel,
+        GPT2Model,
+    )
     from headway.models.modernbert import (
         ModernBertConfig,
         ModernBertForMaskedLM,

@@ -104,6 +104,13 @@ FAMILIES: dict[str, Family] = {
         question_answering="ModernBertForQuestionAnswering",
         multiple_choice="ModernBertForMultipleChoice",
     ),
+    "gpt2": Family(
+        "gpt2", "GPT2Config", "GPT2Model",
+        causal_lm="GPT2LMHeadModel",
+        sequence_classification="GPT2ForSequenceClassification",
+        token_classification="GPT2ForTokenClassification",
+        question_answering="GPT2ForQuestionAnswering",
+    ),
 }
 
 
