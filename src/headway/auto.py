@@ -55,6 +55,21 @@ def config_class_for(model_type: str | None, source: str = "") -> type[Pretraine
     return _import(CONFIG_MAPPING[model_type])
 
 
+def _checkpoint_and_config(
+    name_or_path: Any, kwargs: dict[str, Any], *, read_config: bool = True
+) -> tuple[Any, dict[str, Any]]:
+    """Resolve a checkpoint (popping the hub keywords and ``gguf_file`` from ``kwargs``) and read its
+    config dict: ``config.json``, or a GGUF file's metadata when ``gguf_file`` is given."""
+    from headway.gguf import GGUFCheckpoint
+
+    gguf_file = kwargs.pop("gguf_file", None)
+    if gguf_file is not None or isinstance(name_or_path, GGUFCheckpoint):
+        checkpoint = GGUFCheckpoint.resolve(name_or_path, gguf_file, **pop_hub_kwargs(kwargs))
+        return checkpoint, checkpoint.config_dict() if read_config else {}
+    checkpoint = resolve(name_or_path, **pop_hub_kwargs(kwargs))
+    return checkpoint, load_config_dict(checkpoint) if read_config else {}
+
+
 class AutoConfig:
     """``AutoConfig.from_pretrained(ckpt)`` returns the config class its ``model_type`` names."""
 
@@ -69,8 +84,7 @@ class AutoConfig:
     def from_pretrained(
         name_or_path: str | os.PathLike | Checkpoint, *, return_unused_kwargs: bool = False, **kwargs: Any
     ) -> PretrainedConfig | tuple[PretrainedConfig, dict[str, Any]]:
-        checkpoint = resolve(name_or_path, **pop_hub_kwargs(kwargs))
-        data = load_config_dict(checkpoint)
+        checkpoint, data = _checkpoint_and_config(name_or_path, kwargs)
         cls = config_class_for(data.get("model_type"), checkpoint.name)
         config, unused = cls._from_dict_with_overrides(data, kwargs, keep_unused=not return_unused_kwargs)
         config.name_or_path = checkpoint.name
@@ -106,11 +120,12 @@ class _AutoModel:
     def from_pretrained(
         cls, name_or_path: str | os.PathLike | Checkpoint, *, config: PretrainedConfig | None = None, **kwargs: Any
     ) -> Any:
-        checkpoint = resolve(name_or_path, **pop_hub_kwargs(kwargs))
         if config is None:
-            data = load_config_dict(checkpoint)
+            checkpoint, data = _checkpoint_and_config(name_or_path, kwargs)
             config = config_class_for(data.get("model_type"), checkpoint.name).from_dict(data)
             config.name_or_path = checkpoint.name
+        else:
+            checkpoint, _ = _checkpoint_and_config(name_or_path, kwargs, read_config=False)
         # Keywords naming config fields (num_labels=3, ...) are applied by the model's from_pretrained.
         return cls.model_class_for(config).from_pretrained(checkpoint, config=config, **kwargs)
 

@@ -233,6 +233,12 @@ class PreTrainedModel(nn.Module):
     def name_or_path(self) -> str:
         return self.config.name_or_path
 
+    @classmethod
+    def can_generate(cls) -> bool:
+        """Whether the model has ``generate`` (a head inheriting ``GenerationMixin``, which says True) and
+        so a ``generation_config``, loaded and saved with it."""
+        return False
+
     # -- building ------------------------------------------------------------------------------------------
     @classmethod
     def from_config(cls, config: PretrainedConfig, *, dtype: str | torch.dtype | None = None,
@@ -264,16 +270,23 @@ class PreTrainedModel(nn.Module):
 
         Keyword arguments naming config fields (``num_labels=3``, ``hidden_dropout_prob=0.2``) override
         the checkpoint's config. ``dtype="auto"`` keeps the checkpoint's dtype; the default is float32.
+        ``gguf_file="model.Q4_1.gguf"`` (a file in the folder or Hub repo, or a path) loads a llama.cpp
+        GGUF file instead: config from its metadata, weights dequantised to ``dtype``.
         """
         from headway.checkpoint import load_state_dict
         from headway.configuration import load_config_dict
+        from headway.gguf import GGUFCheckpoint
         from headway.hub import pop_hub_kwargs, resolve
 
-        checkpoint = resolve(name_or_path, **pop_hub_kwargs(kwargs))
+        gguf_file = kwargs.pop("gguf_file", None)
+        if gguf_file is not None or isinstance(name_or_path, GGUFCheckpoint):
+            checkpoint = GGUFCheckpoint.resolve(name_or_path, gguf_file, **pop_hub_kwargs(kwargs))
+        else:
+            checkpoint = resolve(name_or_path, **pop_hub_kwargs(kwargs))
         for key in _IGNORED_LOAD_KWARGS:
             kwargs.pop(key, None)
         if config is None:
-            data = load_config_dict(checkpoint)
+            data = checkpoint.config_dict() if isinstance(checkpoint, GGUFCheckpoint) else load_config_dict(checkpoint)
             if cls.config_class.model_type and data.get("model_type") not in (None, cls.config_class.model_type):
                 logger.warning(
                     "%s is a %r checkpoint, loaded into %s (model_type %r): results may be wrong.",
@@ -295,7 +308,12 @@ class PreTrainedModel(nn.Module):
                 )
             setattr(config, key, value)
 
-        weights = state_dict if state_dict is not None else load_state_dict(checkpoint, use_safetensors=use_safetensors)
+        if state_dict is not None:
+            weights = state_dict
+        elif isinstance(checkpoint, GGUFCheckpoint):  # dequantised one tensor at a time, straight to dtype
+            weights = checkpoint.state_dict(_choose_dtype(dtype if dtype is not None else torch_dtype, config, {}))
+        else:
+            weights = load_state_dict(checkpoint, use_safetensors=use_safetensors)
         target_dtype = _choose_dtype(dtype if dtype is not None else torch_dtype, config, weights)
         target_device = torch.device(_choose_device(device if device is not None else device_map))
 
@@ -305,6 +323,8 @@ class PreTrainedModel(nn.Module):
             weights, dtype=target_dtype, device=target_device, ignore_mismatched_sizes=ignore_mismatched_sizes
         )
         model._report_loading(info, checkpoint.name)
+        if model.can_generate():
+            model.load_generation_config(checkpoint)  # generation_config.json, when the checkpoint has one
         model.eval()
         return (model, info) if output_loading_info else model
 
@@ -488,6 +508,8 @@ class PreTrainedModel(nn.Module):
         self.config.dtype = str(self.dtype).removeprefix("torch.")
         save_state_dict(state, folder, max_shard_size=max_shard_size)
         self.config.save_pretrained(folder)
+        if self.can_generate():
+            self.generation_config.save_pretrained(folder)
 
     def _deduplicated_state_dict(self) -> dict[str, torch.Tensor]:
         tied_targets = set(self._tied_weights_keys) if getattr(self.config, "tie_word_embeddings", True) else set()
