@@ -44,6 +44,23 @@ _LAZY: dict[str, str] = {
          "LlamaTokenizer", "LlamaTokenizerFast", "DebertaV2Tokenizer", "DebertaV2TokenizerFast"),
         "headway.tokenization",
     ),
+    # generation settings, logits processors, stopping criteria, streamers
+    "GenerationConfig": "headway.generation.config",
+    **dict.fromkeys(
+        ("LogitsProcessor", "LogitsProcessorList", "TemperatureLogitsWarper", "TopKLogitsWarper",
+         "TopPLogitsWarper", "MinPLogitsWarper", "TypicalLogitsWarper", "RepetitionPenaltyLogitsProcessor",
+         "NoRepeatNGramLogitsProcessor", "NoBadWordsLogitsProcessor", "SuppressTokensLogitsProcessor",
+         "SuppressTokensAtBeginLogitsProcessor", "MinLengthLogitsProcessor", "MinNewTokensLengthLogitsProcessor",
+         "ForcedBOSTokenLogitsProcessor", "ForcedEOSTokenLogitsProcessor", "InfNanRemoveLogitsProcessor",
+         "LogitNormalization"),
+        "headway.generation.processors",
+    ),
+    **dict.fromkeys(
+        ("StoppingCriteria", "StoppingCriteriaList", "MaxLengthCriteria", "MaxTimeCriteria", "EosTokenCriteria",
+         "StopStringCriteria"),
+        "headway.generation.stopping",
+    ),
+    **dict.fromkeys(("BaseStreamer", "TextStreamer", "TextIteratorStreamer"), "headway.generation.streamers"),
     # pipelines
     "pipeline": "headway.pipelines",
     "Pipeline": _PIPELINES + "base",
@@ -112,6 +129,36 @@ if TYPE_CHECKING:  # for type checkers and editors: every public name (tests/tes
         AutoTokenizer,
     )
     from headway.configuration import PreTrainedConfig, PretrainedConfig
+    from headway.generation.config import GenerationConfig
+    from headway.generation.processors import (
+        ForcedBOSTokenLogitsProcessor,
+        ForcedEOSTokenLogitsProcessor,
+        InfNanRemoveLogitsProcessor,
+        LogitNormalization,
+        LogitsProcessor,
+        LogitsProcessorList,
+        MinLengthLogitsProcessor,
+        MinNewTokensLengthLogitsProcessor,
+        MinPLogitsWarper,
+        NoBadWordsLogitsProcessor,
+        NoRepeatNGramLogitsProcessor,
+        RepetitionPenaltyLogitsProcessor,
+        SuppressTokensAtBeginLogitsProcessor,
+        SuppressTokensLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+        TypicalLogitsWarper,
+    )
+    from headway.generation.stopping import (
+        EosTokenCriteria,
+        MaxLengthCriteria,
+        MaxTimeCriteria,
+        StoppingCriteria,
+        StoppingCriteriaList,
+        StopStringCriteria,
+    )
+    from headway.generation.streamers import BaseStreamer, TextIteratorStreamer, TextStreamer
     from headway.modeling import PreTrainedModel
     from headway.models.bert import (
         BertConfig,
@@ -148,6 +195,38 @@ if TYPE_CHECKING:  # for type checkers and editors: every public name (tests/tes
         GPT2ForTokenClassification,
         GPT2LMHeadModel,
         GPT2Model,
+    )
+    from headway.models.llama import (
+        LlamaConfig,
+        LlamaForCausalLM,
+        LlamaForQuestionAnswering,
+        LlamaForSequenceClassification,
+        LlamaForTokenClassification,
+        LlamaModel,
+    )
+    from headway.models.mistral import (
+        MistralConfig,
+        MistralForCausalLM,
+        MistralForQuestionAnswering,
+        MistralForSequenceClassification,
+        MistralForTokenClassification,
+        MistralModel,
+    )
+    from headway.models.qwen2 import (
+        Qwen2Config,
+        Qwen2ForCausalLM,
+        Qwen2ForQuestionAnswering,
+        Qwen2ForSequenceClassification,
+        Qwen2ForTokenClassification,
+        Qwen2Model,
+    )
+    from headway.models.qwen3 import (
+        Qwen3Config,
+        Qwen3ForCausalLM,
+        Qwen3ForQuestionAnswering,
+        Qwen3ForSequenceClassification,
+        Qwen3ForTokenClassification,
+        Qwen3Model,
     )
     from headway.models.modernbert import (
         ModernBertConfig,
