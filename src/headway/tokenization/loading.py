@@ -18,9 +18,9 @@ from tokenizers import AddedToken
 from ..configuration import read_json_object
 from ..hub import pop_hub_kwargs, resolve
 from . import converters as conv
+from .chat import read_chat_templates
 from .constants import (
     ADDED_TOKENS_FILE,
-    CHAT_TEMPLATE_FILE,
     SPECIAL_TOKENS_ATTRIBUTES,
     SPECIAL_TOKENS_MAP_FILE,
     TOKENIZER_CONFIG_FILE,
@@ -193,9 +193,10 @@ class LoadingMixin:
         if tokenizer_json is not None:
             init_kwargs.pop("add_bos_token", None)
             init_kwargs.pop("add_eos_token", None)
-        template_path = ckpt.get(CHAT_TEMPLATE_FILE)
-        if template_path is not None:
-            init_kwargs["chat_template"] = template_path.read_text(encoding="utf-8")
+        # chat_template.jinja and additional_chat_templates/*.jinja win over tokenizer_config.json's chat_template.
+        templates = read_chat_templates([folder / ckpt.subfolder for folder in ckpt.folders], ckpt.get)
+        if templates is not None:
+            init_kwargs["chat_template"] = templates
         init_kwargs.update(user_kwargs)
         if "additional_special_tokens" in init_kwargs and not init_kwargs.get("extra_special_tokens"):
             init_kwargs["extra_special_tokens"] = init_kwargs.pop("additional_special_tokens")

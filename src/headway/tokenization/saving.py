@@ -11,8 +11,8 @@ from typing import Any
 from tokenizers import AddedToken
 
 from ..checkpoint import atomic_write_text
+from .chat import chat_template_files
 from .constants import (
-    CHAT_TEMPLATE_FILE,
     SPECIAL_TOKENS_ATTRIBUTES,
     SPECIAL_TOKENS_MAP_FILE,
     TOKENIZER_CONFIG_FILE,
@@ -69,7 +69,7 @@ class SavingMixin:
     """``save_pretrained`` and the ``tokenizer_config.json`` it writes."""
 
 
-    def _config_for_save(self) -> dict[str, Any]:
+    def _config_for_save(self, save_jinja_files: bool = True) -> dict[str, Any]:
         config = {key: value for key, value in self.init_kwargs.items() if key not in _NOT_SAVED}
         for key in SPECIAL_TOKENS_ATTRIBUTES:
             config.pop(key, None)
@@ -88,8 +88,9 @@ class SavingMixin:
                 config[name] = None if value is None else str(value)
         if self._extra_special_tokens:
             config["extra_special_tokens"] = self.extra_special_tokens
-        if isinstance(self.chat_template, dict):
-            config["chat_template"] = [{"name": k, "template": v} for k, v in self.chat_template.items()]
+        template_entry, _ = chat_template_files(self.chat_template, save_jinja_files=save_jinja_files)
+        if template_entry is not None:
+            config["chat_template"] = template_entry
         config["tokenizer_class"] = FAMILIES[self._family_name].class_name
         return _added_token_to_json(config)
 
@@ -123,7 +124,8 @@ class SavingMixin:
         directory.mkdir(parents=True, exist_ok=True)
         prefix = f"{filename_prefix}-" if filename_prefix else ""
 
-        config = self._config_for_save()
+        save_jinja_files = bool(kwargs.get("save_jinja_files", True))
+        config = self._config_for_save(save_jinja_files)
         special_map: dict[str, Any] = {
             name: str(value) for name, value in self._special_tokens_map.items() if value is not None
         }
@@ -141,10 +143,11 @@ class SavingMixin:
             + "\n",
             TOKENIZER_FILE: tokenizer_json,
         }
-        if isinstance(self.chat_template, str):
-            paths[CHAT_TEMPLATE_FILE] = self.chat_template
+        paths = {f"{prefix}{name}": text for name, text in paths.items()}
+        paths.update(chat_template_files(self.chat_template, prefix, save_jinja_files)[1])
         for name, text in paths.items():
-            path = directory / f"{prefix}{name}"
+            path = directory / name
+            path.parent.mkdir(exist_ok=True)
             atomic_write_text(path, text)
             written.append(str(path))
         logger.info("Tokenizer saved to %s", directory)

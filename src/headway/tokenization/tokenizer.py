@@ -1,8 +1,8 @@
 """``Tokenizer``: the ``transformers`` tokenizer API over a Rust ``tokenizers.Tokenizer``.
 
 The class is assembled from one mixin per concern: loading (``from_pretrained``), special tokens,
-vocabulary, encoding (``__call__``), padding, decoding and saving. This module holds what ties them
-together: the constructor, pickling, and the representation.
+vocabulary, encoding (``__call__``), padding, decoding, saving and chat templates. This module holds
+what ties them together: the constructor, pickling, and the representation.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from tokenizers import Tokenizer as BackendTokenizer
 
 from . import converters as conv
 from .call import EncodingMixin
+from .chat import ChatTemplateMixin
 from .constants import SPECIAL_TOKENS_ATTRIBUTES, VERY_LARGE_INTEGER
 from .decoding import DecodingMixin
 from .family_specs import FAMILIES
@@ -38,6 +39,7 @@ class Tokenizer(
     PaddingMixin,
     DecodingMixin,
     SavingMixin,
+    ChatTemplateMixin,
 ):
     """A text tokenizer with the ``transformers`` API, backed by a ``tokenizers.Tokenizer``.
 
