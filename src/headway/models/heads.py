@@ -39,10 +39,12 @@ from headway.modeling import PreTrainedModel
 from headway.nn.layers import Dropout
 from headway.nn.linear import Linear
 from headway.outputs import (
+    BaseModelOutputWithPast,
     ModelOutput,
     MultipleChoiceModelOutput,
     QuestionAnsweringModelOutput,
     SequenceClassifierOutput,
+    SequenceClassifierOutputWithPast,
     TokenClassifierOutput,
 )
 
@@ -174,6 +176,39 @@ class _SentenceHead(TaskHead):
         return (positions * input_ids.ne(pad)).argmax(-1)  # (B,)
 
 
+class _DroppedLinear(Linear):
+    """``Linear(dropout(x))`` as one module: the dropout holds no weights, so the state dict is the Linear's."""
+
+    def __init__(self, in_features: int, out_features: int, *, bias: bool, dropout: float) -> None:
+        super().__init__(in_features, out_features, bias=bias)
+        self.dropout = Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(self.dropout(x))
+
+
+class ScoreHead:
+    """Mixin, listed first, for decoder heads whose projection the reference names ``score`` (Llama,
+    Mistral, Qwen2/3, GPT-2), which is also the name of :class:`TaskHead`'s hook.
+
+    Here ``score`` is the module itself (a property over it), so the loader finds ``score.weight`` and
+    calling ``self.score(x)`` applies it. Sentence heads: ``Linear(hidden, num_labels, bias=False)``;
+    token heads: dropout (``classifier_dropout``, else ``hidden_dropout``, else 0.1, as the reference's
+    generic head), then a Linear with bias.
+    """
+
+    score = property(lambda self: self._modules["score"])
+
+    def init_head(self, config: PretrainedConfig) -> None:
+        if isinstance(self, TokenClassification):
+            p = getattr(config, "classifier_dropout", None)
+            p = getattr(config, "hidden_dropout", None) if p is None else p
+            self.score = _DroppedLinear(config.hidden_size, config.num_labels, bias=True,
+                                        dropout=0.1 if p is None else p)
+        else:
+            self.score = Linear(config.hidden_size, self.num_outputs(config), bias=False)
+
+
 class SequenceClassification(_SentenceHead):
     """One label (or score) per sequence: single-label, multi-label or regression by ``problem_type``."""
 
@@ -182,6 +217,8 @@ class SequenceClassification(_SentenceHead):
         out = self.base_model(**inputs)
         logits = self.score(self.pool(out, inputs.get("attention_mask"), inputs.get("input_ids")))
         loss = self.loss(logits, labels) if labels is not None else None
+        if isinstance(out, BaseModelOutputWithPast):  # a decoder: its cache comes back too, as in the reference
+            return SequenceClassifierOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
         return SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
 
     def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
@@ -245,6 +282,7 @@ class QuestionAnswering(TaskHead):
 __all__ = [
     "MultipleChoice",
     "QuestionAnswering",
+    "ScoreHead",
     "SequenceClassification",
     "TaskHead",
     "TokenClassification",

@@ -111,6 +111,34 @@ FAMILIES: dict[str, Family] = {
         token_classification="GPT2ForTokenClassification",
         question_answering="GPT2ForQuestionAnswering",
     ),
+    "llama": Family(
+        "llama", "LlamaConfig", "LlamaModel",
+        causal_lm="LlamaForCausalLM",
+        sequence_classification="LlamaForSequenceClassification",
+        token_classification="LlamaForTokenClassification",
+        question_answering="LlamaForQuestionAnswering",
+    ),
+    "mistral": Family(
+        "mistral", "MistralConfig", "MistralModel",
+        causal_lm="MistralForCausalLM",
+        sequence_classification="MistralForSequenceClassification",
+        token_classification="MistralForTokenClassification",
+        question_answering="MistralForQuestionAnswering",
+    ),
+    "qwen2": Family(
+        "qwen2", "Qwen2Config", "Qwen2Model",
+        causal_lm="Qwen2ForCausalLM",
+        sequence_classification="Qwen2ForSequenceClassification",
+        token_classification="Qwen2ForTokenClassification",
+        question_answering="Qwen2ForQuestionAnswering",
+    ),
+    "qwen3": Family(
+        "qwen3", "Qwen3Config", "Qwen3Model",
+        causal_lm="Qwen3ForCausalLM",
+        sequence_classification="Qwen3ForSequenceClassification",
+        token_classification="Qwen3ForTokenClassification",
+        question_answering="Qwen3ForQuestionAnswering",
+    ),
 }
 
 
