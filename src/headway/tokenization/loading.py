@@ -69,7 +69,8 @@ class LoadingMixin:
         Args:
             pretrained_model_name_or_path: Folder path or Hub id.
             *init_inputs: Not supported (must be empty).
-            **kwargs: Hub options (``revision``, ``cache_dir``, ``local_files_only``, ``token``,
+            **kwargs: ``gguf_file`` (a GGUF file in the checkpoint, or a path: the tokenizer comes from its
+                metadata), hub options (``revision``, ``cache_dir``, ``local_files_only``, ``token``,
                 ``force_download``, ``subfolder``), a model ``config`` (object or dict) used to pick
                 the family, and tokenizer options overriding ``tokenizer_config.json``.
 
@@ -81,6 +82,11 @@ class LoadingMixin:
             raise TypeError(
                 f"from_pretrained takes no positional tokenizer arguments besides the checkpoint; got {len(init_inputs)}"
             )
+        gguf_file = kwargs.pop("gguf_file", None)
+        if gguf_file is not None:  # the tokenizer a llama.cpp GGUF file's metadata describes
+            from .gguf import load_gguf_tokenizer
+
+            return load_gguf_tokenizer(cls, pretrained_model_name_or_path, gguf_file, **kwargs)
         hub_kwargs = pop_hub_kwargs(kwargs)
         for ignored in ("use_fast", "_from_auto", "_from_pipeline", "tokenizer_type", "code_revision"):
             kwargs.pop(ignored, None)
