@@ -146,3 +146,26 @@ class SequenceClassifierOutputWithPast(ModelOutput):
     past_key_values: Any = None
     hidden_states: tuple[Tensor, ...] | None = None
     attentions: tuple[Tensor, ...] | None = None
+
+
+# -- generate(return_dict_in_generate=True) -----------------------------------------------------------
+@dataclass
+class GenerateDecoderOnlyOutput(ModelOutput):
+    sequences: Tensor | None = None  # (B * num_return_sequences, prompt + new)
+    scores: tuple[Tensor, ...] | None = None  # processed scores, one (B, vocab) per step (output_scores)
+    logits: tuple[Tensor, ...] | None = None  # raw logits, one (B, vocab) per step (output_logits)
+    attentions: tuple[Any, ...] | None = None
+    hidden_states: tuple[Any, ...] | None = None
+    past_key_values: Any = None
+
+
+@dataclass
+class GenerateBeamDecoderOnlyOutput(ModelOutput):
+    sequences: Tensor | None = None  # (B * num_return_sequences, prompt + new)
+    sequences_scores: Tensor | None = None  # (B * num_return_sequences,) length-penalised (output_scores)
+    scores: tuple[Tensor, ...] | None = None  # processed log-probs, one (B * beams, vocab) per step
+    logits: tuple[Tensor, ...] | None = None  # raw logits, one (B * beams, vocab) per step
+    beam_indices: Tensor | None = None  # (B * num_return_sequences, new): the flat beam row of each token
+    attentions: tuple[Any, ...] | None = None
+    hidden_states: tuple[Any, ...] | None = None
+    past_key_values: Any = None
