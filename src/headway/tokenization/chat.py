@@ -48,7 +48,8 @@ class ChatTemplateMixin:
         own = self.chat_template
         if own is not None and not isinstance(own, (str, dict)):
             raise TypeError(
-                f"tokenizer.chat_template must be a str, a dict of named templates or None; got {type(own).__name__}"
+                "tokenizer.chat_template must be a str, a dict of named templates or None; "
+                f"got {type(own).__name__}"
             )
         if chat_template is not None and not isinstance(chat_template, str):
             raise TypeError(
@@ -137,7 +138,8 @@ class ChatTemplateMixin:
         template = self.get_chat_template(chat_template, tools)
         if not isinstance(conversation, (list, tuple)) and not hasattr(conversation, "messages"):
             raise TypeError(
-                f"conversation must be a list of messages or a list of conversations, got {type(conversation).__name__}"
+                "conversation must be a list of messages or a list of conversations, "
+                f"got {type(conversation).__name__}"
             )
         if isinstance(conversation, (list, tuple)) and not conversation:
             raise ValueError(
@@ -215,7 +217,7 @@ class ChatTemplateMixin:
 
 
 def read_chat_templates(folders: Sequence[Path], get: Callable[[str], Path | None]) -> str | dict | None:
-    """The chat template(s) of a checkpoint: ``chat_template.jinja`` and ``additional_chat_templates/*.jinja``.
+    """The chat templates of a checkpoint: ``chat_template.jinja``, ``additional_chat_templates/*.jinja``.
 
     Args:
         folders: Local folders of the checkpoint, searched for a ``additional_chat_templates/`` folder.

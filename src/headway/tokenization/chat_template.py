@@ -155,7 +155,8 @@ def compile_template(source: str) -> jinja2.Template:
     version = tuple(int(part) for part in re.findall(r"\d+", jinja2.__version__)[:3])
     if version < _MIN_JINJA:
         raise ImportError(
-            f"chat templates need jinja2>=3.1.6 (older versions have sandbox escapes); found {jinja2.__version__}"
+            "chat templates need jinja2>=3.1.6 (older versions have sandbox escapes); "
+            f"found {jinja2.__version__}"
         )
     env = ImmutableSandboxedEnvironment(
         trim_blocks=True, lstrip_blocks=True, extensions=[_GenerationTag, jinja2.ext.loopcontrols]

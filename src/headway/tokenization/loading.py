@@ -199,7 +199,7 @@ class LoadingMixin:
         if tokenizer_json is not None:
             init_kwargs.pop("add_bos_token", None)
             init_kwargs.pop("add_eos_token", None)
-        # chat_template.jinja and additional_chat_templates/*.jinja win over tokenizer_config.json's chat_template.
+        # The .jinja files (chat_template.jinja, additional_chat_templates/) win over tokenizer_config.json.
         templates = read_chat_templates([folder / ckpt.subfolder for folder in ckpt.folders], ckpt.get)
         if templates is not None:
             init_kwargs["chat_template"] = templates
