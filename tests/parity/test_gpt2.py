@@ -344,7 +344,7 @@ def test_return_dict_false(pair):
 
 
 @pytest.mark.parametrize("checkpointing", [False, True])
-def test_gradients(checkpointing, tmp_path):
+def test_gradients(checkpointing, tmp_path, caplog):
     """Train mode (dropout off): the loss and every parameter's gradient equal the reference's."""
     ref = ref_model(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
     ref.save_pretrained(tmp_path)
@@ -357,6 +357,11 @@ def test_gradients(checkpointing, tmp_path):
     ref_out = ref(**inputs, labels=lm_labels(inputs))
     our_out = ours(**inputs, labels=lm_labels(inputs))
     assert our_out.past_key_values is None if checkpointing else our_out.past_key_values is not None
+    if checkpointing:  # an explicit use_cache=True is refused once, with a warning
+        with caplog.at_level("WARNING"):
+            assert ours(**inputs, use_cache=True).past_key_values is None
+            assert ours(**inputs, use_cache=True).past_key_values is None
+        assert len([r for r in caplog.records if "gradient checkpointing" in r.getMessage()]) == 1
     ref_out.loss.backward()
     our_out.loss.backward()
     assert_close(our_out.loss, ref_out.loss)

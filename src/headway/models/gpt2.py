@@ -280,6 +280,7 @@ class GPT2Model(GPT2PreTrainedModel):
         self.h = nn.ModuleList(GPT2Block(config, i) for i in range(config.n_layer))
         self.ln_f = LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.gradient_checkpointing = False
+        self._warned_cache = False
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
@@ -325,12 +326,13 @@ class GPT2Model(GPT2PreTrainedModel):
         output_attentions, output_hidden_states = output_flags(
             self.config, output_attentions, output_hidden_states
         )
-        use_cache = self.config.use_cache if use_cache is None else use_cache
         checkpointing = self.gradient_checkpointing and self.training
-        if checkpointing and use_cache:
-            logger.warning(
-                "use_cache=True is incompatible with gradient checkpointing; setting use_cache=False"
-            )
+        if use_cache is None:  # the config's choice, but no cache while recomputing layers in training
+            use_cache = self.config.use_cache and not checkpointing
+        elif use_cache and checkpointing:
+            if not self._warned_cache:
+                logger.warning("use_cache=True is ignored while training with gradient checkpointing")
+                self._warned_cache = True
             use_cache = False
         if input_ids is not None:
             check_token_ids(input_ids, self.config.vocab_size)
