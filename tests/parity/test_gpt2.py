@@ -250,6 +250,10 @@ def test_sequence_classification_reads_the_last_real_token(padding, problem_type
     assert compared[:2] == ["loss", "logits"]
     ours = gpt2.GPT2ForSequenceClassification.from_pretrained(tmp_path)
     assert isinstance(ours.score, torch.nn.Linear) and ours.score.bias is None
+    with torch.no_grad():  # the cache comes back too, as in the reference: (loss, logits, past) tuples
+        assert len(ours(**inputs, labels=labels, return_dict=False)) == len(
+            ref(**inputs, labels=labels).to_tuple()
+        )
     assert set(ours.state_dict()) == set(ref.state_dict())
 
 

@@ -32,7 +32,7 @@ from headway.generation.generate import GenerationMixin
 from headway.losses import IGNORE_INDEX
 from headway.modeling import PreTrainedModel
 from headway.models.encoder import check_length, check_one_input, check_token_ids, output_flags, run_layers
-from headway.models.heads import QuestionAnswering, SequenceClassification, TokenClassification
+from headway.models.heads import QuestionAnswering, ScoreHead, SequenceClassification, TokenClassification
 from headway.nn.activations import get_activation
 from headway.nn.attention import attention, causal_mask
 from headway.nn.layers import Dropout, Embedding, LayerNorm
@@ -485,21 +485,13 @@ _HEAD_INPUTS = (
 )
 
 
-class GPT2ForSequenceClassification(GPT2PreTrainedModel, SequenceClassification):
-    """Scores the last non-padding token of each row (``config.pad_token_id`` finds it) with ``score``."""
+class GPT2ForSequenceClassification(ScoreHead, GPT2PreTrainedModel, SequenceClassification):
+    """Scores the last non-padding token of each row (``config.pad_token_id`` finds it) with ``score``
+    (no bias), the shared decoder head."""
 
     base_model_class = GPT2Model
     pooling = "last"
     input_order = (*_HEAD_INPUTS, "labels", "use_cache")
-
-    def init_head(self, config: GPT2Config) -> None:
-        self.score = Linear(config.n_embd, config.num_labels, bias=False)  # Hub name: score.weight
-
-    @property
-    def score(self) -> nn.Module:
-        # The Hub names this head's layer ``score``, which is also the name of the shared head's scoring
-        # method: the module itself, a callable, plays the method's part.
-        return self._modules["score"]
 
 
 class GPT2ForTokenClassification(GPT2PreTrainedModel, TokenClassification):
