@@ -14,11 +14,12 @@ import headway
 
 VOCAB = 99
 EOS, PAD, BOS = 3, 1, 2
-FAMILIES = ["gpt2"]
+FAMILIES = ["gpt2", "llama"]
 
 
 def reference_config(family: str, **overrides) -> transformers.PretrainedConfig:
-    tokens = {"eos_token_id": EOS, "bos_token_id": BOS, "pad_token_id": None}
+    # Large initial weights: peaked next-token distributions, so beams and eos behave as in a trained model.
+    tokens = {"eos_token_id": EOS, "bos_token_id": BOS, "pad_token_id": None, "initializer_range": 0.3}
     tokens.update(overrides)
     if family == "gpt2":
         return transformers.GPT2Config(
@@ -79,7 +80,7 @@ def assert_same_tokens(expected, got) -> None:
 
 # -- greedy -----------------------------------------------------------------------------------------------
 def test_greedy_64_tokens_left_padded_batch(pair):
-    expected, got = both(pair, **left_padded_batch(), max_new_tokens=64)
+    expected, got = both(pair, **left_padded_batch(), max_new_tokens=64, eos_token_id=None)
     assert got.shape == (3, 9 + 64)
     assert_same_tokens(expected, got)
 
@@ -116,7 +117,10 @@ def test_attention_mask_inferred_from_pad(pair):
     ],
 )
 def test_sampling_same_seed_same_tokens(pair, settings):
-    expected, got = both(pair, seed=3, **left_padded_batch(), max_new_tokens=32, do_sample=True, **settings)
+    expected, got = both(
+        pair, seed=3, **left_padded_batch(), max_new_tokens=32, do_sample=True, eos_token_id=None, **settings
+    )
+    assert got.shape[1] == 9 + 32
     assert_same_tokens(expected, got)
 
 
@@ -124,13 +128,25 @@ def test_sampling_same_seed_same_tokens(pair, settings):
 BEAM = {"num_beams": 4, "length_penalty": 0.8, "no_repeat_ngram_size": 3, "num_return_sequences": 2}
 
 
+def beam_eos(pair, batch) -> int:
+    """A token the best beam of the first prompt emits early: beams then finish at several lengths."""
+    reference, _ = pair
+    free = reference.generate(**batch, max_new_tokens=16, num_beams=4, eos_token_id=None)
+    return int(free[0, batch["input_ids"].shape[1] + 2])
+
+
 @pytest.mark.parametrize("early_stopping", [False, True, "never"])
-def test_beam_search_sequences_and_scores(pair, early_stopping):
+@pytest.mark.parametrize("with_eos", [False, True])
+def test_beam_search_sequences_and_scores(pair, early_stopping, with_eos):
+    batch = left_padded_batch()
+    eos = beam_eos(pair, batch) if with_eos else None
     expected, got = both(
         pair,
-        **left_padded_batch(),
+        **batch,
         max_new_tokens=24,
         early_stopping=early_stopping,
+        eos_token_id=eos,
+        pad_token_id=PAD,
         output_scores=True,
         return_dict_in_generate=True,
         **BEAM,
@@ -142,26 +158,6 @@ def test_beam_search_sequences_and_scores(pair, early_stopping):
     assert len(got.scores) == len(expected.scores)
     for ours, theirs in zip(got.scores, expected.scores, strict=True):
         torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=0)
-
-
-def test_beam_search_with_eos_finishes_early(pair):
-    """An eos the beams reach: finished hypotheses of several lengths, padded in the output."""
-    batch = left_padded_batch()
-    reference, _ = pair
-    free = reference.generate(**batch, max_new_tokens=16, num_beams=4, eos_token_id=None)
-    eos = int(free[0, 9 + 2])  # a token the best beam of the first prompt emits
-    expected, got = both(
-        pair,
-        **batch,
-        max_new_tokens=16,
-        eos_token_id=eos,
-        pad_token_id=PAD,
-        output_scores=True,
-        return_dict_in_generate=True,
-        **BEAM,
-    )
-    assert_same_tokens(expected, got)
-    torch.testing.assert_close(got.sequences_scores, expected.sequences_scores, atol=1e-4, rtol=0)
 
 
 def test_beam_sampling_same_seed_same_tokens(pair):
