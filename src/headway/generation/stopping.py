@@ -153,7 +153,7 @@ def _token_texts(tokenizer: Any, mode: str | None) -> list[str | bytes | None]:
     """Id -> the text (bytes in the byte modes) the token adds to a decoded string, without the markers
     of word starts ("Ġ", "▁", "##"). None for ids the vocabulary does not hold."""
     vocab = tokenizer.get_vocab()
-    key = (tuple(vocab.items()), mode)
+    key = (frozenset(vocab.items()), mode)  # get_vocab order varies between calls
     cached = _TOKEN_TEXT_CACHE.get(key)
     if cached is not None:
         _TOKEN_TEXT_CACHE.move_to_end(key)
