@@ -68,6 +68,7 @@ _LAZY: dict[str, str] = {
     "FillMaskPipeline": _PIPELINES + "fill_mask",
     "QuestionAnsweringPipeline": _PIPELINES + "question_answering",
     "TextClassificationPipeline": _PIPELINES + "text_classification",
+    "TextGenerationPipeline": _PIPELINES + "text_generation",
     "TokenClassificationPipeline": _PIPELINES + "token_classification",
     "ZeroShotClassificationPipeline": _PIPELINES + "zero_shot_classification",
     # sentence embeddings
@@ -268,6 +269,7 @@ if TYPE_CHECKING:  # for type checkers and editors: every public name (tests/tes
     from headway.pipelines.fill_mask import FillMaskPipeline
     from headway.pipelines.question_answering import QuestionAnsweringPipeline
     from headway.pipelines.text_classification import TextClassificationPipeline
+    from headway.pipelines.text_generation import TextGenerationPipeline
     from headway.pipelines.token_classification import TokenClassificationPipeline
     from headway.pipelines.zero_shot_classification import ZeroShotClassificationPipeline
     from headway.sentence import CrossEncoder, SentenceTransformer, util
