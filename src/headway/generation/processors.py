@@ -300,6 +300,43 @@ class InfNanRemoveLogitsProcessor(LogitsProcessor):
         return torch.nan_to_num(scores, nan=0.0, posinf=finfo.max, neginf=finfo.min)
 
 
+class ExponentialDecayLengthPenalty(LogitsProcessor):
+    """Raise the end-of-sequence scores exponentially once ``start`` tokens have been generated.
+
+    Args:
+        exponential_decay_length_penalty: (start, decay_factor): from ``start`` new tokens on, an eos score
+            gains ``|score| * (decay_factor ** steps_past_start - 1)``.
+        eos_token_id: the end-of-sequence id(s).
+        input_ids_seq_length: the prompt length (``start`` counts from it).
+    """
+
+    def __init__(
+        self,
+        exponential_decay_length_penalty: tuple[int, float],
+        eos_token_id: int | list[int] | torch.Tensor,
+        input_ids_seq_length: int,
+    ) -> None:
+        self.regulation_start = exponential_decay_length_penalty[0] + input_ids_seq_length
+        self.regulation_factor = exponential_decay_length_penalty[1]
+        self.eos_token_id = _token_ids(eos_token_id)
+        if (self.eos_token_id < 0).any():
+            raise ValueError(f"eos_token_id must hold non-negative ints, got {self.eos_token_id.tolist()}")
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
+        steps = input_ids.shape[-1] - self.regulation_start
+        if steps <= 0:
+            return scores
+        eos = self.eos_token_id.to(scores.device)
+        eos_scores = scores[:, eos]
+        # |score| so that a negative eos score rises too; -inf (a banned eos) stays banned.
+        boost = (eos_scores.abs() * (self.regulation_factor**steps - 1)).masked_fill(
+            ~torch.isfinite(eos_scores), 0.0
+        )
+        penalties = torch.zeros_like(scores)
+        penalties[:, eos] = boost
+        return scores + penalties
+
+
 class LogitNormalization(LogitsProcessor):
     """Log-softmax the scores (after the warpers, so that beam scores stay log-probabilities)."""
 
@@ -408,6 +445,47 @@ class TypicalLogitsWarper(LogitsProcessor):
         return scores.masked_fill(drop, self.filter_value)
 
 
+class EpsilonLogitsWarper(LogitsProcessor):
+    """Epsilon sampling (arXiv:2210.15191): drop tokens whose probability is below ``epsilon`` (the
+    ``min_tokens_to_keep`` most likely stay)."""
+
+    def __init__(self, epsilon: float, filter_value: float = _NEG_INF, min_tokens_to_keep: int = 1) -> None:
+        epsilon = float(epsilon)
+        if not 0 < epsilon < 1:
+            raise ValueError(f"epsilon_cutoff must be a float in (0, 1), got {epsilon!r}")
+        _check_min_tokens_to_keep(min_tokens_to_keep)
+        self.epsilon = epsilon
+        self.filter_value = filter_value
+        self.min_tokens_to_keep = min_tokens_to_keep
+
+    def _threshold(self, scores: torch.Tensor) -> torch.Tensor | float:
+        return self.epsilon
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
+        drop = scores.softmax(dim=-1) < self._threshold(scores)
+        kth = torch.topk(scores, min(self.min_tokens_to_keep, scores.shape[-1]), dim=-1).values[..., -1:]
+        return scores.masked_fill(drop & (scores < kth), self.filter_value)
+
+
+class EtaLogitsWarper(EpsilonLogitsWarper):
+    """Eta sampling (arXiv:2210.15191): the cut-off is ``min(epsilon, sqrt(epsilon) * exp(-entropy))``, lower
+    for flat distributions."""
+
+    def __init__(
+        self, epsilon: float, filter_value: float = _NEG_INF, min_tokens_to_keep: int = 1, device: Any = "cpu"
+    ) -> None:
+        if not 0 < float(epsilon) < 1:
+            raise ValueError(f"eta_cutoff must be a float in (0, 1), got {epsilon!r}")
+        super().__init__(epsilon, filter_value, min_tokens_to_keep)
+
+    def _threshold(self, scores: torch.Tensor) -> torch.Tensor:
+        log_probs = scores.log_softmax(dim=-1).clamp(
+            min=torch.finfo(scores.dtype).min
+        )  # -inf * 0 would be nan
+        entropy = -(log_probs * log_probs.exp()).sum(dim=-1, keepdim=True)  # (B, 1)
+        return torch.clamp(math.sqrt(self.epsilon) * torch.exp(-entropy), max=self.epsilon)
+
+
 # -- the builder ----------------------------------------------------------------------------------------
 def _eos_ids(generation_config: GenerationConfig) -> torch.Tensor | None:
     """The end-of-sequence ids as a 1-D tensor (the prepared tensor when ``generate`` made one)."""
@@ -481,6 +559,10 @@ def build_logits_processors(
         )
     if config.remove_invalid_values is True:
         processors.append(InfNanRemoveLogitsProcessor())
+    if config.exponential_decay_length_penalty is not None and eos is not None:
+        processors.append(
+            ExponentialDecayLengthPenalty(config.exponential_decay_length_penalty, eos, input_ids_seq_length)
+        )
     if config.suppress_tokens is not None:
         processors.append(SuppressTokensLogitsProcessor(config.suppress_tokens, device=device))
     if config.begin_suppress_tokens is not None:
@@ -510,6 +592,12 @@ def build_logits_processors(
             processors.append(MinPLogitsWarper(min_p=config.min_p, min_tokens_to_keep=keep))
         if config.typical_p is not None and config.typical_p < 1.0:
             processors.append(TypicalLogitsWarper(mass=config.typical_p, min_tokens_to_keep=keep))
+        if config.epsilon_cutoff is not None and 0.0 < config.epsilon_cutoff < 1.0:
+            processors.append(EpsilonLogitsWarper(epsilon=config.epsilon_cutoff, min_tokens_to_keep=keep))
+        if config.eta_cutoff is not None and 0.0 < config.eta_cutoff < 1.0:
+            processors.append(
+                EtaLogitsWarper(epsilon=config.eta_cutoff, min_tokens_to_keep=keep, device=device)
+            )
     if config.renormalize_logits is True:
         processors.append(LogitNormalization())
     _warn_unsupported(config)
@@ -521,10 +609,7 @@ def _warn_unsupported(config: GenerationConfig) -> None:
     unsupported = {
         "sequence_bias": config.sequence_bias is not None,
         "guidance_scale": config.guidance_scale not in (None, 1),
-        "exponential_decay_length_penalty": config.exponential_decay_length_penalty is not None,
         "top_h": config.top_h is not None and config.do_sample,
-        "epsilon_cutoff": bool(config.epsilon_cutoff) and config.do_sample,
-        "eta_cutoff": bool(config.eta_cutoff) and config.do_sample,
         "watermarking_config": config.watermarking_config is not None,
     }
     names = [name for name, used in unsupported.items() if used]
@@ -533,6 +618,9 @@ def _warn_unsupported(config: GenerationConfig) -> None:
 
 
 __all__ = [
+    "EpsilonLogitsWarper",
+    "EtaLogitsWarper",
+    "ExponentialDecayLengthPenalty",
     "ForcedBOSTokenLogitsProcessor",
     "ForcedEOSTokenLogitsProcessor",
     "InfNanRemoveLogitsProcessor",
