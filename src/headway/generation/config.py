@@ -144,7 +144,10 @@ class GenerationConfig:
     @classmethod
     def fields(cls) -> dict[str, Any]:
         """Every field with its default value."""
-        return {name: getattr(cls, name) for name in cls.__annotations__ if name != "extra_output_flags"}
+        names = dict.fromkeys(
+            n for klass in reversed(cls.__mro__) for n in vars(klass).get("__annotations__", {})
+        )
+        return {name: getattr(cls, name) for name in names if name != "extra_output_flags"}
 
     @staticmethod
     def _get_default_generation_params() -> dict[str, Any]:
