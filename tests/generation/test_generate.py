@@ -227,3 +227,28 @@ def test_sampling_is_reproducible_under_a_seed(model):
 def test_greedy_on_an_eval_model_needs_no_grad(model):
     out = model.generate(prompt(), max_new_tokens=2, eos_token_id=None, return_dict_in_generate=True)
     assert not out.sequences.requires_grad
+
+
+def test_peft_lora_model_generates_through_the_hook():
+    """peft reads ``prepare_inputs_for_generation`` when it wraps a model and swaps it during generate;
+    a fresh LoRA adapter (B = 0) changes nothing."""
+    import peft
+
+    from headway.models.llama import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=POSITIONS,
+        eos_token_id=EOS,
+    )
+    base = LlamaForCausalLM(config).eval()
+    expected = base.generate(prompt(), max_new_tokens=5, eos_token_id=None)
+    lora = peft.LoraConfig(task_type="CAUSAL_LM", target_modules=["q_proj", "v_proj"], r=2)
+    wrapped = peft.get_peft_model(base, lora)
+    assert torch.equal(wrapped.generate(input_ids=prompt(), max_new_tokens=5, eos_token_id=None), expected)

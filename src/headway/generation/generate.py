@@ -280,6 +280,27 @@ class GenerationMixin:
             settings.min_length = prompt_len + settings.min_new_tokens
 
     # -- one forward ----------------------------------------------------------------------------------
+    def prepare_inputs_for_generation(
+        self,
+        input_ids: torch.Tensor,
+        past_key_values: DynamicCache | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        cache_position: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """The keywords of one forward of ``generate`` (a hook that wrappers such as peft replace)."""
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "position_ids": position_ids,
+            "past_key_values": past_key_values,
+            "use_cache": past_key_values is not None,
+            "cache_position": cache_position,
+            "logits_to_keep": 1,
+            **kwargs,
+        }
+
     def _forward(
         self,
         input_ids: torch.Tensor,
@@ -288,16 +309,14 @@ class GenerationMixin:
         cache: DynamicCache | None,
         cache_position: torch.Tensor,
     ) -> Any:
-        return self(
-            input_ids=input_ids,
+        inputs = self.prepare_inputs_for_generation(
+            input_ids,
+            past_key_values=cache,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=cache,
-            use_cache=cache is not None,
             cache_position=cache_position,
-            logits_to_keep=1,
-            return_dict=True,
         )
+        return self(**inputs, return_dict=True)
 
     def _positions(self, position_ids: torch.Tensor, max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Every step's position ids, (N, max_length), and cache positions, (max_length,), made once."""
