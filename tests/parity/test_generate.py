@@ -262,3 +262,14 @@ def test_stop_strings_with_tokenizer(pair, gpt2_tokenizers):
     got = ours.generate(**batch, tokenizer=ours_tokenizer, **settings)
     assert_same_tokens(expected, got)
     assert got.shape[1] <= 9 + 8
+
+
+def test_text_iterator_streamer_yields_the_generated_text(pair, gpt2_tokenizers):
+    from headway.generation.streamers import TextIteratorStreamer
+
+    ours_tokenizer, _ = gpt2_tokenizers
+    _, ours = pair
+    prompt = left_padded_batch()["input_ids"][:1]
+    streamer = TextIteratorStreamer(ours_tokenizer, skip_prompt=True)
+    out = ours.generate(prompt, max_new_tokens=12, eos_token_id=None, streamer=streamer)
+    assert "".join(streamer) == ours_tokenizer.decode(out[0, 9:])
