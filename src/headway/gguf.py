@@ -71,7 +71,21 @@ _TOKEN_ID_KEYS = {
 }
 
 # Tensor types this loader dequantises (names of gguf.GGMLQuantizationType members).
-SUPPORTED_TENSOR_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q5_K", "Q6_K")
+SUPPORTED_TENSOR_TYPES = (
+    "F32",
+    "F16",
+    "BF16",
+    "Q8_0",
+    "Q4_0",
+    "Q4_1",
+    "Q5_0",
+    "Q5_1",
+    "Q2_K",
+    "Q3_K",
+    "Q4_K",
+    "Q5_K",
+    "Q6_K",
+)
 
 # llama.cpp tensor name -> Hub name, per layout. "{i}" is the block index.
 _DECODER_NAMES = {
@@ -269,18 +283,21 @@ class GGUFCheckpoint:
             value = self.metadata.get(f"{arch}.{suffix}")
             if value is not None:
                 config[field] = value
-        scaling = {
-            key.removeprefix(f"{arch}.rope.scaling."): value
-            for key, value in self.metadata.items()
-            if key.startswith(f"{arch}.rope.scaling.")
-        }
-        if scaling.get("type") not in (None, "none"):
-            rope_scaling = {"rope_type": scaling.pop("type")}
-            if "factor" in scaling:
-                rope_scaling["factor"] = float(scaling["factor"])
-            if "original_context_length" in scaling:
-                rope_scaling["original_max_position_embeddings"] = int(scaling["original_context_length"])
-            config["rope_scaling"] = rope_scaling
+        if model_type != "gpt2":
+            # Rotary settings in transformers 5's rope_parameters (what the reference's config holds).
+            rope: dict[str, Any] = {
+                "rope_theta": float(config.pop("rope_theta", 10000.0)),
+                "rope_type": "default",
+            }
+            prefix = f"{arch}.rope.scaling."
+            scaling = {k.removeprefix(prefix): v for k, v in self.metadata.items() if k.startswith(prefix)}
+            if scaling.get("type") not in (None, "none"):
+                rope["rope_type"] = scaling["type"]
+                if "factor" in scaling:
+                    rope["factor"] = float(scaling["factor"])
+                if "original_context_length" in scaling:
+                    rope["original_max_position_embeddings"] = int(scaling["original_context_length"])
+            config["rope_parameters"] = rope
         tokens = self.reader.fields.get("tokenizer.ggml.tokens")
         if "vocab_size" not in config and tokens is not None:  # most files state it only this way
             config["vocab_size"] = len(tokens.data)
