@@ -326,5 +326,5 @@ def test_unsupported_tensor_type(tmp_path: Path, tiny_llama: transformers.LlamaF
 
 def test_mistral_by_name(tmp_path: Path, tiny_llama: transformers.LlamaForCausalLM) -> None:
     """llama.cpp files Mistral under "llama"; the name tells them apart, as in the reference."""
-    path = write_llama_gguf(tmp_path / "m.gguf", tiny_llama, name="Mistral 7B tiny")
+    write_llama_gguf(tmp_path / "m.gguf", tiny_llama, name="Mistral 7B tiny")
     assert AutoConfig.from_pretrained(tmp_path, gguf_file="m.gguf").model_type == "mistral"
