@@ -126,13 +126,10 @@ class GenerationMixin:
         self._set_lengths(settings, prompt_len, generation_config, kwargs)
 
         # Left padding: a row's first real token is at position 0 (padding positions are masked anyway).
-        if attention_mask is not None:
-            position_ids = attention_mask.long().cumsum(-1) - 1
-            position_ids = position_ids.masked_fill(attention_mask == 0, 0)
-            if bool(attention_mask.all()):  # nothing masked: the model takes its causal-only path
-                attention_mask = None
-        else:
-            position_ids = torch.arange(prompt_len, device=input_ids.device)[None].expand_as(input_ids)
+        position_ids = attention_mask.long().cumsum(-1) - 1  # (B, T)
+        position_ids = position_ids.masked_fill(attention_mask == 0, 0)
+        if bool(attention_mask.all()):  # nothing masked: the model takes its causal-only path
+            attention_mask = None
         expand = max(settings.num_beams, settings.num_return_sequences)
         if expand > 1:
             input_ids = input_ids.repeat_interleave(expand, dim=0)
