@@ -53,3 +53,27 @@ def span_loss(
     start = F.cross_entropy(start_logits, start_positions, ignore_index=ignored)
     end = F.cross_entropy(end_logits, end_positions, ignore_index=ignored)
     return (start + end) / 2
+
+
+def causal_lm_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    num_items_in_batch: int | torch.Tensor | None = None,
+    shift_labels: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Cross-entropy of predicting token t + 1 at position t, in float32; label -100 is ignored.
+
+    With ``num_items_in_batch`` (the Trainer's count of labelled tokens over gradient-accumulation steps),
+    the summed loss is divided by it instead of averaged. ``shift_labels`` gives the targets already shifted.
+    """
+    if shift_labels is None:
+        shift_labels = F.pad(labels, (0, 1), value=IGNORE_INDEX)[..., 1:]  # (B, T): the next token's label
+    logits = logits.float().reshape(-1, logits.shape[-1])  # (B * T, vocab)
+    shift_labels = shift_labels.reshape(-1).to(logits.device)
+    if num_items_in_batch is None:
+        return F.cross_entropy(logits, shift_labels, ignore_index=IGNORE_INDEX)
+    total = F.cross_entropy(logits, shift_labels, ignore_index=IGNORE_INDEX, reduction="sum")
+    if isinstance(num_items_in_batch, torch.Tensor):
+        num_items_in_batch = num_items_in_batch.to(total.device)
+    return total / num_items_in_batch

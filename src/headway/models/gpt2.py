@@ -23,16 +23,21 @@ import math
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from headway.configuration import PretrainedConfig, config_class
 from headway.generation.cache import DynamicCache, as_cache
 from headway.generation.generate import GenerationMixin
-from headway.losses import IGNORE_INDEX
+from headway.losses import causal_lm_loss
 from headway.modeling import PreTrainedModel
 from headway.models.encoder import check_length, check_one_input, check_token_ids, output_flags, run_layers
-from headway.models.heads import QuestionAnswering, ScoreHead, SequenceClassification, TokenClassification
+from headway.models.heads import (
+    QuestionAnswering,
+    ScoreHead,
+    SequenceClassification,
+    TokenClassification,
+    keep_last,
+)
 from headway.nn.activations import get_activation
 from headway.nn.attention import attention, causal_mask
 from headway.nn.layers import Dropout, Embedding, LayerNorm
@@ -378,37 +383,6 @@ class GPT2Model(GPT2PreTrainedModel):
             hidden_states=all_hidden,
             attentions=all_attentions,
         )
-
-
-def causal_lm_loss(
-    logits: Tensor,
-    labels: Tensor,
-    *,
-    num_items_in_batch: int | Tensor | None = None,
-    shift_labels: Tensor | None = None,
-) -> Tensor:
-    """Cross-entropy of predicting token t + 1 at position t, in float32; label -100 is ignored.
-
-    With ``num_items_in_batch`` (the Trainer's count of labelled tokens over gradient-accumulation steps),
-    the summed loss is divided by it instead of averaged. ``shift_labels`` gives the targets already shifted.
-    """
-    if shift_labels is None:
-        shift_labels = F.pad(labels, (0, 1), value=IGNORE_INDEX)[..., 1:]  # (B, T): the next token's label
-    logits = logits.float().reshape(-1, logits.shape[-1])  # (B * T, vocab)
-    shift_labels = shift_labels.reshape(-1).to(logits.device)
-    if num_items_in_batch is None:
-        return F.cross_entropy(logits, shift_labels, ignore_index=IGNORE_INDEX)
-    total = F.cross_entropy(logits, shift_labels, ignore_index=IGNORE_INDEX, reduction="sum")
-    if isinstance(num_items_in_batch, Tensor):
-        num_items_in_batch = num_items_in_batch.to(total.device)
-    return total / num_items_in_batch
-
-
-def keep_last(hidden: Tensor, logits_to_keep: int | Tensor) -> Tensor:
-    """The positions to project to the vocabulary: the last ``k`` (0: all), or those a tensor indexes."""
-    if isinstance(logits_to_keep, int):
-        return hidden[:, -logits_to_keep:] if logits_to_keep > 0 else hidden  # (B, k, hidden)
-    return hidden[:, logits_to_keep]
 
 
 class GPT2LMHeadModel(GenerationMixin, GPT2PreTrainedModel):

@@ -279,6 +279,13 @@ class QuestionAnswering(TaskHead):
         return QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions)
 
 
+def keep_last(hidden: Tensor, logits_to_keep: int | Tensor) -> Tensor:
+    """The positions to project to the vocabulary: the last ``k`` (0: all), or those a tensor indexes."""
+    if isinstance(logits_to_keep, int):
+        return hidden[:, -logits_to_keep:] if logits_to_keep > 0 else hidden  # (B, k, hidden)
+    return hidden[:, logits_to_keep]
+
+
 __all__ = [
     "MultipleChoice",
     "QuestionAnswering",
@@ -287,4 +294,6 @@ __all__ = [
     "TaskHead",
     "TokenClassification",
     "classifier_dropout",
+    "keep_last",
 ]
+

@@ -23,9 +23,16 @@ from torch.utils.checkpoint import checkpoint
 from headway.configuration import PretrainedConfig, config_class
 from headway.generation.cache import DynamicCache, as_cache
 from headway.generation.generate import GenerationMixin
+from headway.losses import causal_lm_loss
 from headway.modeling import PreTrainedModel
 from headway.models.encoder import check_one_input, check_token_ids, output_flags
-from headway.models.heads import QuestionAnswering, ScoreHead, SequenceClassification, TokenClassification
+from headway.models.heads import (
+    QuestionAnswering,
+    ScoreHead,
+    SequenceClassification,
+    TokenClassification,
+    keep_last,
+)
 from headway.nn.activations import get_activation
 from headway.nn.attention import attention, causal_mask
 from headway.nn.layers import Embedding
@@ -115,31 +122,6 @@ class LlamaConfig(PretrainedConfig):
             else:
                 out[key] = value
         return out
-
-
-def causal_lm_loss(
-    logits: Tensor,
-    labels: Tensor,
-    vocab_size: int,
-    *,
-    num_items_in_batch: Tensor | int | None = None,
-    shift_labels: Tensor | None = None,
-) -> Tensor:
-    """Next-token cross-entropy in float32: position t predicts ``labels[t + 1]``; -100 is ignored.
-
-    With ``num_items_in_batch`` (the Trainer's count of labelled tokens over gradient-accumulation steps)
-    the summed loss is divided by it instead of averaged.
-    """
-    if shift_labels is None:
-        shift_labels = F.pad(labels, (0, 1), value=IGNORE_INDEX)[..., 1:]  # (B, T): the next token's label
-    logits = logits.float().reshape(-1, vocab_size)  # (B * T, vocab)
-    target = shift_labels.reshape(-1).to(logits.device)
-    if num_items_in_batch is None:
-        return F.cross_entropy(logits, target, ignore_index=IGNORE_INDEX)
-    loss = F.cross_entropy(logits, target, ignore_index=IGNORE_INDEX, reduction="sum")
-    if isinstance(num_items_in_batch, Tensor):
-        num_items_in_batch = num_items_in_batch.to(loss.device)
-    return loss / num_items_in_batch
 
 
 class LlamaRMSNorm(nn.Module):
@@ -457,19 +439,12 @@ class LlamaForCausalLM(GenerationMixin, LlamaPreTrainedModel):
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
         )
-        hidden = out.last_hidden_state  # (B, T, hidden)
-        if isinstance(logits_to_keep, int):
-            if logits_to_keep > 0:
-                hidden = hidden[:, -logits_to_keep:]  # (B, k, hidden)
-        else:
-            hidden = hidden[:, logits_to_keep]
-        logits = self.lm_head(hidden)  # (B, T or k, vocab)
+        logits = self.lm_head(keep_last(out.last_hidden_state, logits_to_keep))  # (B, T or k, vocab)
         loss = None
         if labels is not None or kwargs.get("shift_labels") is not None:
             loss = causal_lm_loss(
                 logits,
                 labels,
-                self.config.vocab_size,
                 num_items_in_batch=kwargs.get("num_items_in_batch"),
                 shift_labels=kwargs.get("shift_labels"),
             )
@@ -507,5 +482,4 @@ __all__ = [
     "LlamaForTokenClassification",
     "LlamaModel",
     "LlamaPreTrainedModel",
-    "causal_lm_loss",
 ]
