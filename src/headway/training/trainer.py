@@ -10,8 +10,11 @@ tokens, the same update up to rounding. Gradient clipping is folded into the fus
 
 Subclass hooks (for the decoder and encoder-decoder trainers): :meth:`compute_loss`,
 :meth:`prediction_step`, :meth:`training_step`, :meth:`create_optimizer`, :meth:`create_scheduler`,
-:meth:`evaluation_loop`, ``label_names``. A model class may set ``accepts_loss_kwargs = True`` to receive
-``num_items_in_batch`` in ``forward`` and return a loss already divided by it.
+:meth:`evaluation_loop`, ``label_names``. A model receives ``num_items_in_batch`` in ``forward`` and
+returns a loss already divided by it when its class sets ``accepts_loss_kwargs = True``, its forward names
+the argument, or it is a causal LM whose forward takes ``**kwargs``
+(:func:`~headway.training.utils.accepts_loss_kwargs`). A peft ``PeftModel`` is looked through to its base
+model for these checks, the label names and the columns kept.
 """
 
 from __future__ import annotations
@@ -51,10 +54,13 @@ from headway.training.schedules import get_scheduler
 from headway.training.utils import (
     RemoveColumnsCollator,
     TrainOutput,
+    accepts_loss_kwargs,
     find_label_names,
+    is_causal_lm,
     set_seed,
     speed_metrics,
     split_by_length,
+    unwrap_peft,
 )
 
 logger = logging.getLogger(__name__)
@@ -129,11 +135,9 @@ class Trainer(CheckpointMixin, EvaluationMixin):
             raise ValueError("A ready-made optimizer cannot be used with fsdp: it must be built on the sharded model")
         self.scaler = torch.amp.GradScaler("cuda") if self.args.fp16 else None
 
-        inner = D.unwrap_model(self.model)
-        self.model_accepts_loss_kwargs = bool(getattr(inner, "accepts_loss_kwargs", False))
-        config = getattr(inner, "config", None)
-        self._loss_shifts_labels = type(inner).__name__.endswith("ForCausalLM") and not getattr(
-            config, "is_encoder_decoder", False)
+        inner = unwrap_peft(D.unwrap_model(self.model))  # peft's forward is generic: read the base model's
+        self.model_accepts_loss_kwargs = accepts_loss_kwargs(inner)
+        self._loss_shifts_labels = is_causal_lm(inner)
         self.label_names = self.args.label_names if self.args.label_names is not None else find_label_names(inner)
         self._signature_columns: list[str] | None = None
 
@@ -173,7 +177,7 @@ class Trainer(CheckpointMixin, EvaluationMixin):
     # -- data ------------------------------------------------------------------------------------------------------
     def _set_signature_columns_if_needed(self) -> None:
         if self._signature_columns is None:
-            params = inspect.signature(D.unwrap_model(self.model).forward).parameters
+            params = inspect.signature(unwrap_peft(D.unwrap_model(self.model)).forward).parameters
             self._signature_columns = [*params, "label", "label_ids", *self.label_names]
 
     def _remove_unused_columns(self, dataset: Any, description: str) -> Any:

@@ -182,11 +182,49 @@ def nested_take(value: Any, index: np.ndarray) -> Any:
 
 # -- batches -----------------------------------------------------------------------------------------------
 def find_label_names(model: nn.Module) -> list[str]:
-    """The forward arguments that carry targets: ``labels``-like names, or QA start/end positions."""
+    """The forward arguments that carry targets: ``labels``-like names, or QA start/end positions.
+
+    ``shift_labels`` (a causal LM's optional pre-shifted targets, which the reference takes through
+    ``**kwargs``) is not one: evaluation would otherwise wait for a column no collator makes.
+    """
     params = inspect.signature(model.forward).parameters
     if "start_positions" in params and "end_positions" in params:
         return ["start_positions", "end_positions"]
-    return [p for p in params if "label" in p]
+    return [p for p in params if "label" in p and p != "shift_labels"]
+
+
+def unwrap_peft(model: nn.Module) -> nn.Module:
+    """The model inside a peft ``PeftModel`` (whose forward signature is generic), else ``model``."""
+    if type(model).__name__.startswith("Peft") and hasattr(model, "get_base_model"):
+        return model.get_base_model()
+    return model
+
+
+def is_causal_lm(model: nn.Module) -> bool:
+    """Whether ``model``'s loss shifts its labels (a decoder-only LM head): position 0 is never a target.
+
+    headway's causal-LM heads inherit ``GenerationMixin`` (``...ForCausalLM``, ``GPT2LMHeadModel``);
+    encoder-decoder models, which generate too, score every label.
+    """
+    from headway.generation.generate import GenerationMixin
+
+    name = type(model).__name__
+    causal = isinstance(model, GenerationMixin) or name.endswith(("ForCausalLM", "LMHeadModel"))
+    return causal and not getattr(getattr(model, "config", None), "is_encoder_decoder", False)
+
+
+def accepts_loss_kwargs(model: nn.Module) -> bool:
+    """Whether ``model.forward`` takes ``num_items_in_batch`` and returns sum(losses) / num_items_in_batch.
+
+    A class says so with ``accepts_loss_kwargs``; otherwise a forward naming ``num_items_in_batch``, or a
+    causal LM's forward with ``**kwargs`` (the decoder contract: the loss reads it from there), does.
+    """
+    if hasattr(model, "accepts_loss_kwargs"):
+        return bool(model.accepts_loss_kwargs)
+    params = inspect.signature(model.forward).parameters
+    if "num_items_in_batch" in params:
+        return True
+    return is_causal_lm(model) and any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def split_by_length(batch: dict[str, Any], min_saving: float = 0.1) -> list[dict[str, Any]]:
