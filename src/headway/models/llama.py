@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -214,39 +213,17 @@ class LlamaAttention(nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         """Attention of (B, heads, T, hd) queries over (B, kv_heads, S, hd) keys and values."""
         dropout_p = self.attention_dropout if self.training else 0.0
-        grouped = self.num_key_value_groups > 1
-        if output_attentions:  # the explicit path: each query head against its group's keys
-            if grouped:
-                key = key.repeat_interleave(self.num_key_value_groups, dim=1)  # (B, heads, S, hd)
-                value = value.repeat_interleave(self.num_key_value_groups, dim=1)
-            return attention(
-                query,
-                key,
-                value,
-                mask,
-                dropout_p=dropout_p,
-                scale=self.scaling,
-                is_causal=mask is None,
-                output_attentions=True,
-            )
-        if not grouped:
-            return attention(
-                query, key, value, mask, dropout_p=dropout_p, scale=self.scaling, is_causal=mask is None
-            )
-        # SDPA reads each key/value head for its whole group (enable_gqa): no copy of the keys. A None mask
-        # means causality alone (causal_mask's contract): SDPA's own causal kernel when T == S > 1.
-        T, S = query.shape[-2], key.shape[-2]
-        out = F.scaled_dot_product_attention(
+        # A None mask means causality alone (causal_mask's contract): SDPA's own causal kernel when T == S.
+        return attention(
             query,
             key,
             value,
-            attn_mask=mask,
+            mask,
             dropout_p=dropout_p,
             scale=self.scaling,
-            is_causal=mask is None and T == S > 1,
-            enable_gqa=True,
+            is_causal=mask is None,
+            output_attentions=output_attentions,
         )
-        return out, None
 
 
 class LlamaDecoderLayer(nn.Module):

@@ -107,7 +107,9 @@ def attention(
     output_attentions: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Attention over (B, heads, T, head_dim) queries and (B, heads, S, head_dim) keys and values; returns
-    the output and, if asked, the weights (B, heads, T, S).
+    the output and, if asked, the weights (B, heads, T, S). Keys and values may have fewer heads than the
+    queries (grouped-query attention: each key/value head serves ``heads / kv_heads`` consecutive query
+    heads); SDPA reads them in place (``enable_gqa``), the explicit path repeats them.
 
     ``mask`` is additive (or boolean, True to attend) and broadcastable to (B, heads, T, S). With
     ``is_causal`` each query sees only keys up to its own position, the T queries being the last T of the S
@@ -116,6 +118,9 @@ def attention(
     weights, so ``output_attentions=True`` takes the explicit path.
     """
     query_len, key_len = query.shape[-2], key.shape[-2]
+    groups = query.shape[-3] // key.shape[-3]
+    if groups * key.shape[-3] != query.shape[-3]:
+        raise ValueError(f"{query.shape[-3]} query heads cannot share {key.shape[-3]} key/value heads evenly")
     sdpa_causal = False
     if is_causal and mask is None and query_len == key_len and not output_attentions:
         sdpa_causal = True  # SDPA's own causal kernel (top-left aligned: the same when T == S)
@@ -129,9 +134,13 @@ def attention(
             mask = torch.where(causal, mask, float("-inf"))  # a (B, 1, 1, S) padding mask becomes (B, 1, T, S)
     if not output_attentions:
         out = F.scaled_dot_product_attention(
-            query, key, value, attn_mask=mask, dropout_p=dropout_p, scale=scale, is_causal=sdpa_causal
+            query, key, value, attn_mask=mask, dropout_p=dropout_p, scale=scale, is_causal=sdpa_causal,
+            enable_gqa=groups > 1,
         )
         return out, None
+    if groups > 1:
+        key = key.repeat_interleave(groups, dim=-3)  # (B, heads, S, head_dim)
+        value = value.repeat_interleave(groups, dim=-3)
     scale = query.shape[-1] ** -0.5 if scale is None else scale
     scores = torch.matmul(query, key.transpose(-1, -2)) * scale  # (B, heads, T, S)
     lowest = torch.finfo(scores.dtype).min
