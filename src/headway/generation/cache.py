@@ -121,10 +121,18 @@ class DynamicCache:
             self._values[i] = self._values[i].repeat_interleave(repeats, dim=0)
 
     def _select(self, indices: torch.Tensor) -> None:
-        for i in range(len(self._keys)):
+        for i, length in enumerate(self._lengths):
             index = indices.to(self._keys[i].device)
-            self._keys[i] = self._keys[i].index_select(0, index)
-            self._values[i] = self._values[i].index_select(0, index)
+            self._keys[i] = self._select_rows(self._keys[i], index, length)
+            self._values[i] = self._select_rows(self._values[i], index, length)
+
+    @staticmethod
+    def _select_rows(buffer: torch.Tensor, index: torch.Tensor, length: int) -> torch.Tensor:
+        """Rows ``index`` of ``buffer`` at the same capacity, copying only the ``length`` filled positions."""
+        _, heads, capacity, dim = buffer.shape
+        selected = buffer.new_empty(index.shape[0], heads, capacity, dim)
+        torch.index_select(buffer[:, :, :length], 0, index, out=selected[:, :, :length])
+        return selected
 
     # -- reading ----------------------------------------------------------------------------------------
     def __len__(self) -> int:
