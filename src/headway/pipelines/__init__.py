@@ -52,6 +52,11 @@ TASKS: dict[str, dict[str, str]] = {
         "auto": "AutoModelForSequenceClassification",
         "default": "facebook/bart-large-mnli",
     },
+    "text-generation": {
+        "impl": _P + "text_generation:TextGenerationPipeline",
+        "auto": "AutoModelForCausalLM",
+        "default": "HuggingFaceTB/SmolLM3-3B",
+    },
 }
 
 TASK_ALIASES: dict[str, str] = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
@@ -63,6 +68,8 @@ ARCHITECTURE_TASKS: tuple[tuple[str, str], ...] = (
     ("ForQuestionAnswering", "question-answering"),
     ("ForMaskedLM", "fill-mask"),
     ("ForPreTraining", "fill-mask"),
+    ("ForCausalLM", "text-generation"),
+    ("LMHeadModel", "text-generation"),
     ("Model", "feature-extraction"),
 )
 
@@ -135,7 +142,8 @@ def pipeline(
             "cuda:1", or a ``torch.device``.
         dtype: Weight dtype to load with (``torch.float16``, "bfloat16", "auto"); default float32.
         batch_size: Rows per forward pass (default 1).
-        **kwargs: ``model_kwargs`` (dict for ``from_pretrained``), hub options (``revision``, ``token``,
+        **kwargs: ``model_kwargs`` (dict for ``from_pretrained``), ``gguf_file`` (a llama.cpp file in the
+            checkpoint: model and tokenizer are read from it), hub options (``revision``, ``token``,
             ``local_files_only``, ``cache_dir``), ``progress_bar``, and default task parameters
             (``top_k=3``, ``aggregation_strategy="simple"``, ...).
 
@@ -151,6 +159,8 @@ def pipeline(
 
     model_kwargs = dict(kwargs.pop("model_kwargs", None) or {})
     hub = {key: kwargs.pop(key) for key in _HUB_KEYS if key in kwargs}
+    gguf = {"gguf_file": kwargs.pop("gguf_file")} if kwargs.get("gguf_file") is not None else {}
+    kwargs.pop("gguf_file", None)
     if kwargs.pop("trust_remote_code", None):
         raise ValueError("trust_remote_code=True is refused: headway never runs code that comes with a checkpoint.")
     for key in _IGNORED:
@@ -183,7 +193,7 @@ def pipeline(
         if isinstance(config, (str, os.PathLike)):
             config = auto.AutoConfig.from_pretrained(config, **hub)
         elif config is None and isinstance(model, str):
-            config = auto.AutoConfig.from_pretrained(model, **hub)
+            config = auto.AutoConfig.from_pretrained(model, **hub, **gguf)
     except FileNotFoundError as err:
         if not defaulted:
             raise
@@ -201,21 +211,24 @@ def pipeline(
             task = _task_from_architecture([type(model).__name__], model.config, type(model).__name__)
         task, entry = check_task(task)
 
+    tokenizer_source = model if isinstance(model, str) else None
     if isinstance(model, str):
         auto_class = getattr(auto, entry["auto"])
         if dtype is not None:
             model_kwargs.setdefault("dtype", dtype)
-        model = auto_class.from_pretrained(model, config=config, **hub, **model_kwargs)
+        model = auto_class.from_pretrained(model, config=config, **hub, **gguf, **model_kwargs)
     elif not hasattr(model, "config"):
         raise TypeError(f"model must be a checkpoint id, a folder or a loaded headway model, got {type(model).__name__}")
 
     if tokenizer is None:
-        source = model.config.name_or_path
+        source = tokenizer_source or model.config.name_or_path
         if not source:
             raise ValueError(f"Cannot tell which tokenizer goes with this {type(model).__name__}; pass tokenizer=...")
         tokenizer = source
     if isinstance(tokenizer, (str, os.PathLike)):
-        tokenizer = auto.AutoTokenizer.from_pretrained(tokenizer, **hub)
+        # A GGUF file holds the tokenizer too: read it from there when the tokenizer is the model's.
+        same = tokenizer_source is None or os.fspath(tokenizer) == tokenizer_source
+        tokenizer = auto.AutoTokenizer.from_pretrained(tokenizer, **hub, **(gguf if same else {}))
 
     cls = pipeline_class or _import(entry["impl"])
     return cls(model=model, tokenizer=tokenizer, task=task, device=device, batch_size=batch_size, **kwargs)
