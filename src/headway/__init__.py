@@ -46,6 +46,8 @@ _LAZY: dict[str, str] = {
     ),
     # generation settings, logits processors, stopping criteria, streamers
     "GenerationConfig": "headway.generation.config",
+    "GenerationMixin": "headway.generation.generate",
+    "DynamicCache": "headway.generation.cache",
     **dict.fromkeys(
         ("LogitsProcessor", "LogitsProcessorList", "TemperatureLogitsWarper", "TopKLogitsWarper",
          "TopPLogitsWarper", "MinPLogitsWarper", "TypicalLogitsWarper", "RepetitionPenaltyLogitsProcessor",
@@ -130,7 +132,9 @@ if TYPE_CHECKING:  # for type checkers and editors: every public name (tests/tes
         AutoTokenizer,
     )
     from headway.configuration import PreTrainedConfig, PretrainedConfig
+    from headway.generation.cache import DynamicCache
     from headway.generation.config import GenerationConfig
+    from headway.generation.generate import GenerationMixin
     from headway.generation.processors import (
         ForcedBOSTokenLogitsProcessor,
         ForcedEOSTokenLogitsProcessor,
@@ -213,22 +217,6 @@ if TYPE_CHECKING:  # for type checkers and editors: every public name (tests/tes
         MistralForTokenClassification,
         MistralModel,
     )
-    from headway.models.qwen2 import (
-        Qwen2Config,
-        Qwen2ForCausalLM,
-        Qwen2ForQuestionAnswering,
-        Qwen2ForSequenceClassification,
-        Qwen2ForTokenClassification,
-        Qwen2Model,
-    )
-    from headway.models.qwen3 import (
-        Qwen3Config,
-        Qwen3ForCausalLM,
-        Qwen3ForQuestionAnswering,
-        Qwen3ForSequenceClassification,
-        Qwen3ForTokenClassification,
-        Qwen3Model,
-    )
     from headway.models.modernbert import (
         ModernBertConfig,
         ModernBertForMaskedLM,
@@ -246,6 +234,22 @@ if TYPE_CHECKING:  # for type checkers and editors: every public name (tests/tes
         MPNetForSequenceClassification,
         MPNetForTokenClassification,
         MPNetModel,
+    )
+    from headway.models.qwen2 import (
+        Qwen2Config,
+        Qwen2ForCausalLM,
+        Qwen2ForQuestionAnswering,
+        Qwen2ForSequenceClassification,
+        Qwen2ForTokenClassification,
+        Qwen2Model,
+    )
+    from headway.models.qwen3 import (
+        Qwen3Config,
+        Qwen3ForCausalLM,
+        Qwen3ForQuestionAnswering,
+        Qwen3ForSequenceClassification,
+        Qwen3ForTokenClassification,
+        Qwen3Model,
     )
     from headway.models.roberta import (
         RobertaConfig,
