@@ -328,3 +328,32 @@ def test_mistral_by_name(tmp_path: Path, tiny_llama: transformers.LlamaForCausal
     """llama.cpp files Mistral under "llama"; the name tells them apart, as in the reference."""
     write_llama_gguf(tmp_path / "m.gguf", tiny_llama, name="Mistral 7B tiny")
     assert AutoConfig.from_pretrained(tmp_path, gguf_file="m.gguf").model_type == "mistral"
+
+
+def test_sentencepiece_tokenizer_matches_reference(tmp_path: Path) -> None:
+    """tokenizer.ggml.model "llama": BPE with byte fallback, merges recovered from the scores, BOS added
+    when the file does not say otherwise (as llama.cpp does)."""
+    words = ["▁", "▁t", "he", "▁the", "▁h", "l", "o", "lo", "▁lo", "w", "▁low", "e", "h", "t", "r", "▁w", "or",
+             "▁wor", "ld", "▁world", "1", "2"]  # fmt: skip
+    pieces = ["<unk>", "<s>", "</s>", *(f"<0x{i:02X}>" for i in range(256)), *words]
+    writer = gguf.GGUFWriter(str(tmp_path / "spm.gguf"), "llama")
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(pieces)
+    writer.add_token_types([2, 3, 3] + [6] * 256 + [1] * len(words))
+    writer.add_token_scores([0.0] * 259 + [-float(i) for i in range(len(words))])
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_unk_token_id(0)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    ours = AutoTokenizer.from_pretrained(tmp_path, gguf_file="spm.gguf")
+    ref = transformers.AutoTokenizer.from_pretrained(tmp_path, gguf_file="spm.gguf")
+    for text in ["the low world", " hello  there 12", "héllo wor\nld", "the</s>"]:
+        ids = ours(text)["input_ids"]
+        assert ids == ref(text)["input_ids"], text
+        assert ids[0] == ours.bos_token_id == 1
+        assert ours.decode(ids) == ref.decode(ids)
+        assert ours.decode(ids, skip_special_tokens=True) == ref.decode(ids, skip_special_tokens=True)
+    assert ours.all_special_tokens == ref.all_special_tokens and len(ours) == len(ref)
