@@ -357,3 +357,47 @@ def test_sentencepiece_tokenizer_matches_reference(tmp_path: Path) -> None:
         assert ours.decode(ids) == ref.decode(ids)
         assert ours.decode(ids, skip_special_tokens=True) == ref.decode(ids, skip_special_tokens=True)
     assert ours.all_special_tokens == ref.all_special_tokens and len(ours) == len(ref)
+
+
+def test_gpt2_file(tmp_path: Path) -> None:
+    """GPT-2 as llama.cpp writes it (Conv1D weights as (out, in)): weights and logits of the original."""
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=len(_TOKENS), n_embd=64, n_layer=2, n_head=4, n_positions=32)
+    original = transformers.GPT2LMHeadModel(config).eval()
+    names = {"wte": "token_embd", "wpe": "position_embd", "ln_f": "output_norm", "ln_1": "attn_norm",
+             "attn.c_attn": "attn_qkv", "attn.c_proj": "attn_output", "ln_2": "ffn_norm", "mlp.c_fc": "ffn_up",
+             "mlp.c_proj": "ffn_down"}  # fmt: skip
+    writer = gguf.GGUFWriter(str(tmp_path / "gpt2.gguf"), "gpt2")
+    writer.add_block_count(2)
+    writer.add_context_length(32)
+    writer.add_embedding_length(64)
+    writer.add_feed_forward_length(256)
+    writer.add_head_count(4)
+    writer.add_layer_norm_eps(config.layer_norm_epsilon)
+    _add_tokenizer(writer, "gpt-2")
+    for name, tensor in original.state_dict().items():
+        if name == "lm_head.weight":
+            continue  # tied
+        stem, suffix = name.removeprefix("transformer.").rsplit(".", 1)
+        parts = stem.split(".")
+        array = tensor.numpy()
+        if parts[0] == "h":
+            gguf_name = f"blk.{parts[1]}.{names['.'.join(parts[2:])]}.{suffix}"
+            array = array.T.copy() if suffix == "weight" and array.ndim == 2 else array
+        else:
+            gguf_name = f"{names[stem]}.{suffix}"
+        writer.add_tensor(gguf_name, array)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    model = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="gpt2.gguf")
+    assert model.config.n_positions == 32 and model.config.tie_word_embeddings
+    mine = model.state_dict()
+    for name, tensor in original.state_dict().items():
+        assert torch.equal(mine[name], tensor), name
+    ids = torch.tensor([[3, 5, 7, 11, 13, 17]])
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model(input_ids=ids).logits, original(input_ids=ids).logits, atol=1e-5, rtol=0
+        )
