@@ -162,6 +162,22 @@ class PreTrainedModel(nn.Module):
             if hasattr(module, "gradient_checkpointing"):
                 module.gradient_checkpointing = False
 
+    def enable_input_require_grads(self) -> None:
+        """Make the input embeddings' output require gradients, so that a checkpointed stack whose
+        parameters are all frozen (adapters such as peft's LoRA train inside it) still back-propagates."""
+
+        def require_grads(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+            output.requires_grad_(True)
+
+        self.disable_input_require_grads()
+        self._require_grads_hook = self.get_input_embeddings().register_forward_hook(require_grads)
+
+    def disable_input_require_grads(self) -> None:
+        """Remove the hook :meth:`enable_input_require_grads` added, if any."""
+        hook = self.__dict__.pop("_require_grads_hook", None)
+        if hook is not None:
+            hook.remove()
+
     @property
     def is_gradient_checkpointing(self) -> bool:
         return any(getattr(m, "gradient_checkpointing", False) for m in self.modules())

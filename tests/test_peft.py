@@ -1,0 +1,183 @@
+"""peft's LoRA on headway decoders: train with headway's Trainer, save the adapter, reload it on a headway
+base, merge, and get the logits of the reference model with the same adapter merged.
+
+Llama's projections are ``nn.Linear``, which peft adapts as is. GPT-2's ``Conv1D`` (weight stored
+(in, out), as the Hub has it) is headway's own class: peft only recognises
+``transformers.pytorch_utils.Conv1D`` by type, and headway's source never imports the reference library,
+so a LoraConfig for GPT-2 registers headway's Conv1D as a custom module handled by peft's own LoRA
+``Linear`` with ``fan_in_fan_out=True`` (:func:`_gpt2_lora_config`).
+"""
+
+from __future__ import annotations
+
+import datasets
+import peft
+import pytest
+import torch
+import transformers
+from peft import LoraConfig, PeftModel, get_peft_model
+
+import headway
+from headway.models.gpt2 import Conv1D
+
+VOCAB = 128
+
+
+def _rows(n: int = 8, length: int = 12, seed: int = 0) -> list[dict[str, list[int]]]:
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(n):
+        ids = torch.randint(0, VOCAB, (length,), generator=generator).tolist()
+        rows.append({"input_ids": ids, "attention_mask": [1] * length, "labels": list(ids)})
+    return rows
+
+
+def _trainer(model, tmp_path, **overrides) -> headway.Trainer:
+    kwargs = {
+        "per_device_train_batch_size": 4,
+        "max_steps": 4,
+        "learning_rate": 1e-2,
+        "logging_steps": 1,
+        "report_to": "none",
+        "disable_tqdm": True,
+        "use_cpu": True,
+        "save_strategy": "no",
+        "seed": 0,
+    }
+    kwargs.update(overrides)
+    return headway.Trainer(
+        model, headway.TrainingArguments(str(tmp_path / "out"), **kwargs), train_dataset=_rows()
+    )
+
+
+def _gpt2_lora_config(**kwargs) -> LoraConfig:
+    """A LoraConfig whose LoRA layers wrap headway's GPT-2 ``Conv1D`` (see the module docstring)."""
+    config = LoraConfig(fan_in_fan_out=True, **kwargs)
+    config._register_custom_module({Conv1D: peft.tuners.lora.layer.Linear})
+    return config
+
+
+FAMILIES = {
+    "llama": (
+        lambda: transformers.LlamaConfig(
+            vocab_size=VOCAB,
+            hidden_size=32,
+            intermediate_size=48,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=64,
+        ),
+        "LlamaForCausalLM",
+        lambda **kw: LoraConfig(**kw),
+        ["q_proj", "v_proj"],
+    ),
+    "gpt2": (
+        lambda: transformers.GPT2Config(
+            vocab_size=VOCAB, n_layer=2, n_embd=32, n_head=4, n_positions=64, bos_token_id=0, eos_token_id=0
+        ),
+        "GPT2LMHeadModel",
+        _gpt2_lora_config,
+        ["c_attn", "c_proj"],
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
+def family(request, tmp_path_factory):
+    make_config, cls, lora_config, targets = FAMILIES[request.param]
+    folder = tmp_path_factory.mktemp(f"{request.param}_base")
+    torch.manual_seed(0)
+    getattr(transformers, cls)(make_config()).save_pretrained(folder)
+    return folder, cls, lora_config, targets
+
+
+def test_lora_train_save_reload_merge_equals_reference(family, tmp_path):
+    folder, cls, lora_config, targets = family
+    model = getattr(headway, cls).from_pretrained(folder)
+    lora = get_peft_model(model, lora_config(r=4, target_modules=targets, task_type="CAUSAL_LM"))
+    trainable = [n for n, p in lora.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+
+    trainer = _trainer(lora, tmp_path)
+    assert (
+        trainer.model_accepts_loss_kwargs
+        and trainer._loss_shifts_labels
+        and trainer.label_names == ["labels"]
+    )
+    trainer.train()
+    assert len([h for h in trainer.state.log_history if "loss" in h]) == 4
+    assert any(p.abs().sum() > 0 for n, p in lora.named_parameters() if "lora_B" in n)  # B starts at zero
+
+    adapter = tmp_path / "adapter"
+    lora.save_pretrained(adapter)
+    assert (adapter / "adapter_model.safetensors").is_file() and (adapter / "adapter_config.json").is_file()
+
+    ids = torch.tensor([r["input_ids"] for r in _rows(seed=1)])
+    base = getattr(headway, cls).from_pretrained(folder).eval()
+    with torch.no_grad():
+        base_logits = base(ids).logits
+    if cls == "GPT2LMHeadModel":  # the saved config, with headway's Conv1D registered again
+        config = LoraConfig.from_pretrained(adapter)
+        config._register_custom_module({Conv1D: peft.tuners.lora.layer.Linear})
+        reloaded = PeftModel.from_pretrained(base, adapter, config=config).eval()
+    else:  # verbatim
+        reloaded = PeftModel.from_pretrained(base, adapter).eval()
+    with torch.no_grad():
+        adapted_logits = reloaded(input_ids=ids).logits
+        greedy = reloaded.generate(input_ids=ids[:1, :4], max_new_tokens=5, do_sample=False)
+    merged = reloaded.merge_and_unload()
+    assert type(merged) is getattr(headway, cls)
+
+    reference = PeftModel.from_pretrained(getattr(transformers, cls).from_pretrained(folder), adapter)
+    reference = reference.merge_and_unload().eval()
+    with torch.no_grad():
+        merged_logits, ref_logits = merged(ids).logits, reference(ids).logits
+        ref_greedy = reference.generate(
+            input_ids=ids[:1, :4], max_new_tokens=5, do_sample=False, pad_token_id=0
+        )
+    print(
+        f"\n{cls}: max |merged - reference merged| = {(merged_logits - ref_logits).abs().max():.3g}, "
+        f"adapter moved the logits by {(merged_logits - base_logits).abs().max():.3g}"
+    )
+    torch.testing.assert_close(merged_logits, ref_logits, atol=1e-5, rtol=0)
+    torch.testing.assert_close(adapted_logits, merged_logits, atol=1e-5, rtol=0)
+    assert (merged_logits - base_logits).abs().max() > 1e-3
+    assert greedy.tolist() == ref_greedy.tolist()
+
+
+def test_lora_with_gradient_checkpointing_and_pruned_columns(tmp_path, family):
+    """Gradient checkpointing on frozen layers with trainable adapters inside, after
+    ``enable_input_require_grads``; the Trainer keeps the base model's columns of a ``datasets.Dataset``."""
+    folder, cls, lora_config, targets = family
+    model = getattr(headway, cls).from_pretrained(folder)
+    model.enable_input_require_grads()
+    lora = get_peft_model(model, lora_config(r=4, target_modules=targets, task_type="CAUSAL_LM"))
+    data = datasets.Dataset.from_list([{**r, "text": "unused"} for r in _rows()])
+    trainer = headway.Trainer(
+        lora,
+        headway.TrainingArguments(
+            str(tmp_path / "out"),
+            per_device_train_batch_size=4,
+            max_steps=2,
+            learning_rate=1e-2,
+            gradient_checkpointing=True,
+            report_to="none",
+            disable_tqdm=True,
+            use_cpu=True,
+            save_strategy="no",
+        ),
+        train_dataset=data,
+    )
+    trainer.train()
+    assert model.is_gradient_checkpointing
+    assert sorted(trainer._remove_unused_columns(data, "training").column_names) == [
+        "attention_mask",
+        "input_ids",
+        "labels",
+    ]
+    assert any(p.abs().sum() > 0 for n, p in lora.named_parameters() if "lora_B" in n)
+    embeddings = model.get_input_embeddings()
+    assert embeddings(torch.tensor([[1]])).requires_grad
+    model.disable_input_require_grads()
+    assert not embeddings(torch.tensor([[1]])).requires_grad
