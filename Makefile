@@ -29,6 +29,7 @@ install-test: $(VENV)/.installed-test
 demo: install
 	HF_HUB_OFFLINE=1 $(PY) examples/pipeline_demo.py
 	HF_HUB_OFFLINE=1 $(PY) examples/demo.py
+	HF_HUB_OFFLINE=1 $(PY) examples/chat_demo.py
 
 test: install-test
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests
