@@ -186,6 +186,35 @@ def test_tensors_prefix_and_generate_kwargs(pipes):
     assert pair[0](PROMPTS[0], generation_config=config) == expected
 
 
+def test_stop_sequence_hole_and_construction_defaults(pipes, folders):
+    pair = pipes["llama"]
+    greedy = pair[0](PROMPTS[0], return_full_text=False, do_sample=False, max_new_tokens=8)[0][
+        "generated_text"
+    ]
+    stop = greedy[len(greedy) // 2 :][:3]
+    ours, expected = _both(pair, PROMPTS[0], stop_sequence=stop, do_sample=False, max_new_tokens=8)
+    assert ours == expected and stop in ours[0]["generated_text"]
+    long_prompt = "word " * 60  # 60 tokens: only 64 - 10 fit before the 10 new ones
+    ours, expected = _both(
+        pair, long_prompt, handle_long_generation="hole", do_sample=False, max_new_tokens=10
+    )
+    assert ours == expected
+    # Settings given at construction apply to every call; a call's generation_config replaces them.
+    ours_pipe = headway.pipeline(
+        "text-generation", model=str(folders["llama"]), device="cpu", max_new_tokens=3, do_sample=False
+    )
+    ref_pipe = transformers.pipeline(
+        "text-generation", model=str(folders["llama"]), device="cpu", max_new_tokens=3, do_sample=False
+    )
+    assert ours_pipe(PROMPTS[0]) == ref_pipe(PROMPTS[0])
+    config = headway.GenerationConfig(max_new_tokens=5, do_sample=False)
+    expected = ref_pipe(PROMPTS[0], generation_config=transformers.GenerationConfig(**config.to_diff_dict()))
+    assert ours_pipe(PROMPTS[0], generation_config=config) == expected
+    # A generator gives an iterator of results, in order.
+    results = ours_pipe(iter(PROMPTS), batch_size=2)
+    assert not isinstance(results, list) and list(results) == ours_pipe(PROMPTS)
+
+
 def test_chat_input_appends_the_reply(pipes):
     pair = pipes["gpt2"]
     ours, expected = _both(pair, CHAT, **GREEDY)
