@@ -10,6 +10,8 @@ so a LoraConfig for GPT-2 registers headway's Conv1D as a custom module handled 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import datasets
 import peft
 import pytest
@@ -83,13 +85,17 @@ FAMILIES = {
 }
 
 
-@pytest.fixture(scope="module", params=sorted(FAMILIES))
-def family(request, tmp_path_factory):
-    make_config, cls, lora_config, targets = FAMILIES[request.param]
-    folder = tmp_path_factory.mktemp(f"{request.param}_base")
+def _base(name: str, folder: Path):
+    """A tiny random reference model of family ``name`` saved in ``folder``; its headway class and LoRA."""
+    make_config, cls, lora_config, targets = FAMILIES[name]
     torch.manual_seed(0)
     getattr(transformers, cls)(make_config()).save_pretrained(folder)
     return folder, cls, lora_config, targets
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
+def family(request, tmp_path_factory):
+    return _base(request.param, tmp_path_factory.mktemp(f"{request.param}_base"))
 
 
 def test_lora_train_save_reload_merge_equals_reference(family, tmp_path):
@@ -181,3 +187,28 @@ def test_lora_with_gradient_checkpointing_and_pruned_columns(tmp_path, family):
     assert embeddings(torch.tensor([[1]])).requires_grad
     model.disable_input_require_grads()
     assert not embeddings(torch.tensor([[1]])).requires_grad
+
+
+def test_lora_checkpoint_resume(tmp_path):
+    """A peft model's Trainer checkpoints hold the adapter; resuming loads it back and ends where an
+    uninterrupted run ends."""
+    folder, cls, lora_config, targets = _base("llama", tmp_path)
+
+    def run(**overrides):
+        torch.manual_seed(0)
+        model = get_peft_model(
+            getattr(headway, cls).from_pretrained(folder),
+            lora_config(r=4, target_modules=targets, task_type="CAUSAL_LM"),
+        )
+        trainer = _trainer(model, tmp_path, **overrides)
+        return model, trainer
+
+    straight, trainer = run(save_strategy="steps", save_steps=2)
+    trainer.train()
+    checkpoint = tmp_path / "out" / "checkpoint-2"
+    assert (checkpoint / "adapter_model.safetensors").is_file()
+    resumed, trainer = run()
+    trainer.train(resume_from_checkpoint=str(checkpoint))
+    for (name, a), b in zip(straight.named_parameters(), resumed.parameters()):
+        if "lora_" in name:
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=0)

@@ -150,6 +150,12 @@ class CheckpointMixin:
             for f in sorted(Path(folder).glob("*.safetensors")):
                 weights.update(load_file(str(f)))
             D.load_full_state_dicts(self.model_wrapped, weights=weights)
+        elif (Path(folder) / "adapter_model.safetensors").is_file() and hasattr(self.model, "peft_config"):
+            # A peft model's checkpoint holds its adapter weights only (PeftModel.save_pretrained).
+            from peft import set_peft_model_state_dict
+            from safetensors.torch import load_file
+
+            set_peft_model_state_dict(self.model, load_file(str(Path(folder) / "adapter_model.safetensors")))
         else:
             load_model_weights(D.unwrap_model(self.model), folder)
 
