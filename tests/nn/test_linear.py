@@ -1,4 +1,5 @@
-"""headway.nn.linear.Linear: the oneDNN CPU product on the stored weight, and where it steps aside.
+"""headway.nn.linear.Linear: F.linear by default; the opt-in oneDNN CPU product (HEADWAY_ONEDNN_LINEAR=1)
+on the stored weight, and where it steps aside. The tests switch the opt-in path on for themselves.
 
 The layer used to keep a reordered copy of its weight; the tests that asserted that copy's caching
 (``layer._packed`` present, dropped, rebuilt) now assert that the oneDNN product ran, or did not, through
@@ -17,7 +18,24 @@ import headway
 from headway.nn import linear
 from headway.nn.linear import Linear, exact_matmul, fused_linear
 
-pytestmark = pytest.mark.skipif(not linear._AVAILABLE, reason="oneDNN linear not available")
+pytestmark = pytest.mark.skipif(not linear._SUPPORTED, reason="this torch build has no oneDNN linear")
+
+
+@pytest.fixture(autouse=True)
+def _onednn_on(request, monkeypatch):
+    """The oneDNN path, opt-in for users, on for every test here but the one about the default."""
+    if "default_path" not in request.node.name:
+        monkeypatch.setattr(linear, "_AVAILABLE", True)
+
+
+def test_default_path_is_f_linear_bit_for_bit(calls):
+    torch.manual_seed(0)
+    layer = Linear(64, 48).eval()
+    x = torch.randn(5, 64)
+    with torch.inference_mode():
+        assert torch.equal(layer(x), F.linear(x, layer.weight, layer.bias))
+        assert torch.equal(layer.forward_gelu(x), F.gelu(F.linear(x, layer.weight, layer.bias)))
+    assert calls[0] == 0
 
 
 @pytest.fixture()

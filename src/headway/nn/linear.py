@@ -1,26 +1,25 @@
-"""A Linear layer whose CPU float32 inference products run through oneDNN, on the weight as it is stored.
+"""A Linear layer whose CPU float32 inference products can run through oneDNN, on the weight as stored.
 
-On CPU, ``F.linear`` calls the BLAS (MKL on x86 builds of torch). oneDNN's matrix product
-(``torch.ops.mkldnn._linear_pointwise``) reads the very same weight, with no copy, and on the CPU measured
-(AMD EPYC Zen 4) is faster at every batch size: 1.1-1.5x at 16 rows, 1.05-1.15x at 4096 rows, on the
-MiniLM and bert-base shapes (BENCHMARKS.md, ``bench/bench_linear_kernels.py``); it also fuses GELU into
-the product. A copy of the weight reordered into oneDNN's blocked layout would be 1.3-1.65x faster still at
-16 rows (no faster at 4096), but it is as large as the weight: an earlier version kept one per layer,
-doubling the memory of a model's matrices. None is kept now: a layer holds its parameters and nothing
-else, so there is nothing to invalidate when weights change.
+By default ``Linear`` is ``nn.Linear``: ``F.linear``, which on CPU calls the BLAS (MKL on x86 builds of
+torch), exactly as the reference does, so headway's products round as the reference's do.
 
-The oneDNN product is taken in eval mode, for float32 inputs and weights on CPU, outside
+Setting ``HEADWAY_ONEDNN_LINEAR=1`` before importing headway routes eval-mode float32 CPU products through
+oneDNN's matrix product (``torch.ops.mkldnn._linear_pointwise``), reading the same weight with no copy. On
+the AMD EPYC Zen 4 measured it is 1.05-1.15x faster at 4096 rows and 1.0-1.5x at 1-16 rows
+(BENCHMARKS.md, ``bench/bench_linear_kernels.py``), but it rounds worse: with the trained weights of
+all-MiniLM-L6-v2, from 8 rows on its mean error against a float64 product is 1.3-1.9x MKL's (3.9e-7 vs
+2.9e-7 for a 384x384 product; 6.9e-7 vs 3.6e-7 for 1536 -> 384), and a whole MiniLM or SmolLM2 forward
+lands further from the float64 truth than the reference's float32 does. headway promises no further, so
+the faster path is opt-in: a trade a user makes knowingly.
+
+On that path the oneDNN product is taken in eval mode, for float32 inputs and weights on CPU, outside
 ``exact_matmul()``, and not while ``torch.compile`` traces the model (the compilers know ``F.linear``, not
 this op) nor inside ``torch.func`` transforms (``grad``, ``vmap``, ``jacrev``...: the op has neither a
 batching rule nor a derivative). A module in training mode, other devices and other dtypes take
-``F.linear``, so training results are untouched. A module in eval mode takes the oneDNN product whether or
-not autograd records, so that a plain ``outputs = model(**inputs)`` is fast too: gradients then flow
-through an autograd function whose backward is made of ordinary products. Set
-``HEADWAY_PACKED_LINEAR=0`` to turn the oneDNN product off.
-
-The two paths differ only in summation order: outputs agree to about 1e-6 relative. Where a result
-must be bit-identical to the reference's (quantizing embeddings at bucket edges), run the model
-inside ``with exact_matmul():``.
+``F.linear``. A module in eval mode takes the oneDNN product whether or not autograd records: gradients
+then flow through an autograd function whose backward is made of ordinary products. No layer ever holds a
+reordered copy of its weight. Where a result must be bit-identical to the reference's even with the
+faster path on (quantizing embeddings at bucket edges), run the model inside ``with exact_matmul():``.
 """
 
 from __future__ import annotations
@@ -36,10 +35,11 @@ from torch import nn
 
 from headway.nn.layers import SkipMetaInit
 
-_ENABLED = os.environ.get("HEADWAY_PACKED_LINEAR", "1") not in ("0", "false", "False")
-_AVAILABLE = _ENABLED and torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+_ENABLED = os.environ.get("HEADWAY_ONEDNN_LINEAR", "0") in ("1", "true", "True")
+_SUPPORTED = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+_AVAILABLE = _ENABLED and _SUPPORTED  # read at each call: tests switch the path on
 _EXACT: contextvars.ContextVar[bool] = contextvars.ContextVar("headway_exact_matmul", default=False)
-_product = torch.ops.mkldnn._linear_pointwise if _AVAILABLE else None
+_product = torch.ops.mkldnn._linear_pointwise if _SUPPORTED else None
 _is_compiling = torch.compiler.is_compiling
 _transforms_active = torch._C._are_functorch_transforms_active
 
