@@ -10,6 +10,7 @@ so a LoraConfig for GPT-2 registers headway's Conv1D as a custom module handled 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import datasets
@@ -118,6 +119,8 @@ def test_lora_train_save_reload_merge_equals_reference(family, tmp_path):
     adapter = tmp_path / "adapter"
     lora.save_pretrained(adapter)
     assert (adapter / "adapter_model.safetensors").is_file() and (adapter / "adapter_config.json").is_file()
+    # the adapter names its base model, read from the model instance as peft does
+    assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == str(folder)
 
     ids = torch.tensor([r["input_ids"] for r in _rows(seed=1)])
     base = getattr(headway, cls).from_pretrained(folder).eval()

@@ -98,6 +98,9 @@ class PreTrainedModel(nn.Module):
             )
         super().__init__()
         self.config = config
+        # A plain attribute, as in the reference: peft reads it from the instance's __dict__ to record the
+        # base model of an adapter (adapter_config.json's base_model_name_or_path).
+        self.name_or_path = config.name_or_path
 
     def __call__(self, *args: Any, return_dict: bool | None = None, **kwargs: Any) -> Any:
         """Run ``forward``; ``return_dict=False`` (or ``config.return_dict = False``) returns the output's
@@ -244,10 +247,6 @@ class PreTrainedModel(nn.Module):
 
     def num_parameters(self, only_trainable: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not only_trainable)
-
-    @property
-    def name_or_path(self) -> str:
-        return self.config.name_or_path
 
     @classmethod
     def can_generate(cls) -> bool:
