@@ -1,27 +1,26 @@
 """peft's LoRA on headway decoders: train with headway's Trainer, save the adapter, reload it on a headway
 base, merge, and get the logits of the reference model with the same adapter merged.
 
-Llama's projections are ``nn.Linear``, which peft adapts as is. GPT-2's ``Conv1D`` (weight stored
-(in, out), as the Hub has it) is headway's own class: peft only recognises
-``transformers.pytorch_utils.Conv1D`` by type, and headway's source never imports the reference library,
-so a LoraConfig for GPT-2 registers headway's Conv1D as a custom module handled by peft's own LoRA
-``Linear`` with ``fan_in_fan_out=True`` (:func:`_gpt2_lora_config`).
+Both families are adapted verbatim. Llama's projections are ``nn.Linear``; so is GPT-2's ``Conv1D`` here
+(its weight is an (out, in) view of the Hub's (in, out) tensor), so the LoraConfig a GPT-2 user writes for
+the reference, ``fan_in_fan_out=True`` (transformers' Conv1D), works as is: peft warns that the target is an
+``nn.Linear`` and sets it to False, as it sets False to True for the reference's Conv1D. Adapters are the
+same tensors either way, and load across the two libraries.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import datasets
-import peft
 import pytest
 import torch
 import transformers
 from peft import LoraConfig, PeftModel, get_peft_model
 
 import headway
-from headway.models.gpt2 import Conv1D
 
 VOCAB = 128
 
@@ -54,10 +53,8 @@ def _trainer(model, tmp_path, **overrides) -> headway.Trainer:
 
 
 def _gpt2_lora_config(**kwargs) -> LoraConfig:
-    """A LoraConfig whose LoRA layers wrap headway's GPT-2 ``Conv1D`` (see the module docstring)."""
-    config = LoraConfig(fan_in_fan_out=True, **kwargs)
-    config._register_custom_module({Conv1D: peft.tuners.lora.layer.Linear})
-    return config
+    """The LoraConfig of peft's GPT-2 examples (written for transformers' Conv1D)."""
+    return LoraConfig(fan_in_fan_out=True, **kwargs)
 
 
 FAMILIES = {
@@ -126,12 +123,7 @@ def test_lora_train_save_reload_merge_equals_reference(family, tmp_path):
     base = getattr(headway, cls).from_pretrained(folder).eval()
     with torch.no_grad():
         base_logits = base(ids).logits
-    if cls == "GPT2LMHeadModel":  # the saved config, with headway's Conv1D registered again
-        config = LoraConfig.from_pretrained(adapter)
-        config._register_custom_module({Conv1D: peft.tuners.lora.layer.Linear})
-        reloaded = PeftModel.from_pretrained(base, adapter, config=config).eval()
-    else:  # verbatim
-        reloaded = PeftModel.from_pretrained(base, adapter).eval()
+    reloaded = PeftModel.from_pretrained(base, adapter).eval()
     with torch.no_grad():
         adapted_logits = reloaded(input_ids=ids).logits
         greedy = reloaded.generate(input_ids=ids[:1, :4], max_new_tokens=5, do_sample=False)
@@ -149,10 +141,60 @@ def test_lora_train_save_reload_merge_equals_reference(family, tmp_path):
         f"\n{cls}: max |merged - reference merged| = {(merged_logits - ref_logits).abs().max():.3g}, "
         f"adapter moved the logits by {(merged_logits - base_logits).abs().max():.3g}"
     )
-    torch.testing.assert_close(merged_logits, ref_logits, atol=1e-5, rtol=0)
+    torch.testing.assert_close(merged_logits, ref_logits, atol=1e-6, rtol=0)
     torch.testing.assert_close(adapted_logits, merged_logits, atol=1e-5, rtol=0)
     assert (merged_logits - base_logits).abs().max() > 1e-3
     assert greedy.tolist() == ref_greedy.tolist()
+
+
+@pytest.mark.parametrize("fan_in_fan_out", [True, False])
+def test_gpt2_lora_verbatim_both_ways(fan_in_fan_out, tmp_path):
+    """``get_peft_model(gpt2, LoraConfig(target_modules=["c_attn"], fan_in_fan_out=...))`` with no custom
+    module registered: peft sets the flag each library needs (False here: an ``nn.Linear``; True there: a
+    Conv1D) and warns when it changes it. An adapter made on the reference's GPT-2 loads on headway's and
+    the reverse; adapted and merged logits are the reference's."""
+    folder = _base("gpt2", tmp_path / "base")[0]
+    ids = torch.tensor([r["input_ids"] for r in _rows(n=3, seed=2)])
+    with torch.no_grad():
+        base_logits = headway.GPT2LMHeadModel.from_pretrained(folder)(ids).logits
+
+    def lora(model):
+        torch.manual_seed(1)  # init_lora_weights=False: B random too, so the adapter moves the logits
+        config = LoraConfig(
+            r=4, target_modules=["c_attn"], fan_in_fan_out=fan_in_fan_out, init_lora_weights=False
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            adapted = get_peft_model(model, config)
+        return adapted.eval(), [str(w.message) for w in caught if "fan_in_fan_out" in str(w.message)]
+
+    ours, our_warnings = lora(headway.GPT2LMHeadModel.from_pretrained(folder))
+    ref, ref_warnings = lora(transformers.GPT2LMHeadModel.from_pretrained(folder))
+    assert bool(our_warnings) is fan_in_fan_out and bool(ref_warnings) is not fan_in_fan_out
+    assert ours.peft_config["default"].fan_in_fan_out is False and ref.peft_config["default"].fan_in_fan_out
+    ours_state, ref_state = ours.state_dict(), ref.state_dict()
+    lora_keys = sorted(k for k in ref_state if "lora_" in k)
+    assert lora_keys and sorted(k for k in ours_state if "lora_" in k) == lora_keys
+    for key in lora_keys:  # the same shapes and, from the same seed, the same values
+        assert torch.equal(ours_state[key], ref_state[key]), key
+
+    for source, target_cls in ((ours, transformers.GPT2LMHeadModel), (ref, headway.GPT2LMHeadModel)):
+        adapter = tmp_path / f"adapter_{type(source.base_model.model).__module__.split('.')[0]}"
+        source.save_pretrained(adapter)
+        loaded = PeftModel.from_pretrained(target_cls.from_pretrained(folder), adapter).eval()
+        with torch.no_grad():
+            expected, got = source(input_ids=ids).logits, loaded(input_ids=ids).logits
+            assert (got - base_logits).abs().max() > 1e-3  # the adapter is in use
+            torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+
+    with torch.no_grad():
+        adapted = ours(input_ids=ids).logits
+        torch.testing.assert_close(adapted, ref(input_ids=ids).logits, atol=1e-6, rtol=0)
+        merged, ref_merged = ours.merge_and_unload(), ref.merge_and_unload()
+        assert merged.transformer.h[0].attn.c_attn.weight.T.is_contiguous()  # merged in place: still a view
+        merged_logits = merged(ids).logits
+        assert torch.equal(merged_logits, ref_merged(ids).logits)  # the same sums, the same products
+        torch.testing.assert_close(merged_logits, adapted, atol=1e-5, rtol=0)
 
 
 def test_lora_with_gradient_checkpointing_and_pruned_columns(tmp_path, family):

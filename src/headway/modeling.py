@@ -79,6 +79,9 @@ class PreTrainedModel(nn.Module):
     - ``_keys_to_ignore_on_load_unexpected``: regexes of checkpoint keys to drop silently;
     - ``_keys_to_ignore_on_load_missing``: regexes of model keys whose absence is not reported.
 
+    A module may define ``tensor_from_checkpoint(attr, tensor)``: loading then puts what it returns (a
+    view, say the transpose of a layout the checkpoint keeps) in place of its parameter ``attr``.
+
     ``_init_weights(module)`` is called per module, and when loading only for the modules that own a
     weight the checkpoint lacks: a family-specific rule must recognise the module it applies to
     (the leaf ``nn.Embedding``, say), not rely on being called from its parent.
@@ -383,11 +386,15 @@ class PreTrainedModel(nn.Module):
                 continue
             used.update(key_map[n] for n in names if n in key_map)
             tensor = state[key_map[found]]
+            shape = tuple(tensor.shape)
+            module, key = slots[found]
+            if hasattr(module, "tensor_from_checkpoint"):  # a layer keeping a checkpoint layout (GPT-2's Conv1D)
+                tensor = module.tensor_from_checkpoint(key, tensor)
             expected = tuple(current(found).shape)
             if tuple(tensor.shape) != expected:
                 if not ignore_mismatched_sizes:
                     raise ValueError(
-                        f"Checkpoint tensor {key_map[found]!r} has shape {tuple(tensor.shape)} but "
+                        f"Checkpoint tensor {key_map[found]!r} has shape {shape} but "
                         f"{type(self).__name__} expects {expected} for {found!r}. If this is a new task head "
                         "(e.g. another num_labels), pass ignore_mismatched_sizes=True to initialise it anew."
                     )

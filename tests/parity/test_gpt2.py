@@ -295,10 +295,47 @@ def test_lm_head_is_tied_and_layout_is_the_hubs(pair, saved, tmp_path):
     assert ours.get_output_embeddings() is ours.lm_head
     ref_shapes = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
     assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == ref_shapes
-    assert ours.transformer.h[0].attn.c_attn.weight.shape == (64, 192)  # Conv1D: (in, out)
+    assert ours.transformer.h[0].attn.c_attn.weight.shape == (192, 64)  # Conv1D: (out, in), as nn.Linear
     ours.save_pretrained(tmp_path)
     written = load_file(tmp_path / "model.safetensors")
     assert "lm_head.weight" not in written and set(written) == set(load_file(saved / "model.safetensors"))
+    for key, tensor in load_file(saved / "model.safetensors").items():
+        assert torch.equal(written[key], tensor), key
+
+
+def test_conv1d_is_a_linear_over_the_hubs_tensor(pair, saved):
+    """Conv1D is an nn.Linear whose (out, in) weight is a view of the Hub's (in, out) tensor: loading and
+    ``state_dict()`` copy nothing, and its products are the reference's addmm bit for bit."""
+    ref, ours = pair
+    hub = load_file(saved / "model.safetensors")
+    state = ours.state_dict()
+    for name, module in ours.named_modules():
+        if not isinstance(module, gpt2.Conv1D):
+            continue
+        assert isinstance(module, torch.nn.Linear)
+        weight = module.weight
+        assert weight.shape == (module.out_features, module.in_features)
+        assert weight.T.is_contiguous()  # a view of the (in, out) tensor
+        assert state[name + ".weight"].data_ptr() == weight.data_ptr()  # the state dict's tensor is a view
+        assert state[name + ".weight"].is_contiguous() and torch.equal(
+            state[name + ".weight"], hub[name + ".weight"]
+        )
+        x = torch.randn(3, 5, module.in_features, generator=torch.Generator().manual_seed(0))
+        ref_module = ref.get_submodule(name)
+        with torch.no_grad():
+            assert torch.equal(module(x), ref_module(x)), name  # bit-identical, not merely close
+    # from_pretrained assigns the checkpoint's (in, out) tensors and sees them transposed: no copy
+    with torch.device("meta"):
+        model = gpt2.GPT2LMHeadModel(ours.config)
+    model._load_weights(hub, dtype=torch.float32, device=torch.device("cpu"), ignore_mismatched_sizes=False)
+    c_fc = model.transformer.h[1].mlp.c_fc
+    assert c_fc.weight.data_ptr() == hub["transformer.h.1.mlp.c_fc.weight"].data_ptr()
+    # load_state_dict takes the Hub layout too (what state_dict() gives), square c_proj included
+    fresh = gpt2.GPT2LMHeadModel(ours.config).eval()
+    assert fresh.load_state_dict(ref.state_dict(), strict=False).missing_keys == []
+    inputs = batch("left")
+    with torch.no_grad():
+        assert torch.equal(fresh(**inputs).logits, ours(**inputs).logits)
 
 
 def test_save_round_trips_both_ways(pair, tmp_path):
@@ -370,8 +407,10 @@ def test_gradients(checkpointing, tmp_path, caplog):
     our_out.loss.backward()
     assert_close(our_out.loss, ref_out.loss)
     ref_grads = dict(ref.named_parameters())
+    conv1d = {name + ".weight" for name, m in ours.named_modules() if isinstance(m, gpt2.Conv1D)}
     for name, param in ours.named_parameters():
-        assert_close(param.grad, ref_grads[name].grad, msg=name)
+        grad = param.grad.T if name in conv1d else param.grad  # Conv1D: (out, in) here, (in, out) there
+        assert_close(grad, ref_grads[name].grad, msg=name)
 
 
 # -- Auto classes, config, errors ----------------------------------------------------------------------

@@ -5,8 +5,10 @@ distilgpt2 and their fine-tunes. A pre-norm decoder with learned absolute positi
 query/key/value projection per layer and a GELU (tanh approximation) feed-forward.
 
 GPT-2 keeps its projections in the original TensorFlow layout, ``Conv1D``: the weight is (in, out) and
-``y = x @ W + b``. :class:`Conv1D` keeps that layout, so Hub checkpoints load with no key map and no
-transposed copy (``h.N.attn.c_attn.weight`` is (n_embd, 3 * n_embd), as on the Hub). Attribute paths are
+``y = x @ W + b``. :class:`Conv1D` is a ``Linear`` whose (out, in) weight is a transposed view of that
+tensor, so Hub checkpoints load with no key map and no transposed copy, and the state dict gives the Hub's
+``h.N.attn.c_attn.weight`` (n_embd, 3 * n_embd) back (``model...c_attn.weight`` itself is (3 * n_embd,
+n_embd), as an ``nn.Linear``'s: peft's LoRA takes these layers as they are). Attribute paths are
 the Hub weight names: ``wte``, ``wpe``, ``h.N.{ln_1, attn.c_attn, attn.c_proj, ln_2, mlp.c_fc,
 mlp.c_proj}``, ``ln_f``; head checkpoints prefix them with ``transformer.``.
 
@@ -23,6 +25,7 @@ import math
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from headway.configuration import PretrainedConfig, config_class
@@ -135,29 +138,56 @@ def _read_aliases(init):
 GPT2Config.__init__ = _read_aliases(GPT2Config.__init__)
 
 
-class Conv1D(nn.Module):
-    """GPT-2's projection: ``y = x @ weight + bias`` with ``weight`` stored (in_features, out_features).
+def _hub_layout(module: Conv1D, state: dict[str, Tensor], prefix: str, metadata: Any) -> None:
+    """State-dict hook: ``weight`` as the Hub stores it, (in, out), a view of the parameter (no copy)."""
+    key = prefix + "weight"
+    if key in state:
+        state[key] = state[key].T  # (out, in) -> (in, out)
 
-    This is ``nn.Linear`` with the weight transposed, kept as the Hub stores it. Arguments come in the
-    reference's order: the output width first.
+
+def _from_hub_layout(module: Conv1D, state: dict[str, Tensor], prefix: str, *args: Any) -> None:
+    """``load_state_dict`` pre-hook: a Hub-layout (in, out) ``weight`` seen as the (out, in) parameter."""
+    key = prefix + "weight"
+    if key in state:
+        state[key] = module.tensor_from_checkpoint("weight", state[key])
+
+
+class Conv1D(Linear):
+    """GPT-2's projection, ``y = x @ W_hub + bias``, as a :class:`~headway.nn.linear.Linear`.
+
+    The Hub stores the weight (in_features, out_features), the TensorFlow layout. Here ``weight`` is the
+    (out_features, in_features) transposed VIEW of that tensor, so this is an ``nn.Linear`` (peft's LoRA and
+    any code written for ``nn.Linear`` take it as one) while the memory keeps the Hub layout: checkpoints
+    load with no transposed copy (:meth:`tensor_from_checkpoint`), and ``state_dict()`` (hence
+    ``save_pretrained``) gives the (in, out) tensor back, again a view. ``F.linear(x, weight)`` multiplies
+    by ``weight.T``, the contiguous Hub tensor: the reference's ``addmm(bias, x, W_hub)``, bit for bit.
+    Arguments come in the reference's order: the output width first.
     """
 
     def __init__(self, out_features: int, in_features: int) -> None:
-        super().__init__()
-        self.in_features, self.out_features = in_features, out_features
-        self.weight = nn.Parameter(torch.empty(in_features, out_features))
+        super().__init__(in_features, out_features, device="meta")  # placeholders, replaced below
+        hub = torch.empty(in_features, out_features)  # (in, out): the storage, in the Hub layout
+        self.weight = nn.Parameter(hub.T)  # (out, in) view
         self.bias = nn.Parameter(torch.empty(out_features))
         self.residual = False  # True for the projections back into the residual stream (depth-scaled init)
         if not self.weight.is_meta:
             nn.init.normal_(self.weight, std=0.02)
             nn.init.zeros_(self.bias)
+        self.register_state_dict_post_hook(_hub_layout)
+        self.register_load_state_dict_pre_hook(_from_hub_layout)
+
+    def tensor_from_checkpoint(self, name: str, tensor: Tensor) -> Tensor:
+        """The parameter ``name`` made from its checkpoint tensor: ``weight`` (in, out) -> its (out, in)
+        view. Called by ``PreTrainedModel._load_weights`` and ``load_state_dict``."""
+        return tensor.T if name == "weight" and tensor.dim() == 2 else tensor
 
     def forward(self, x: Tensor) -> Tensor:
-        out = torch.addmm(self.bias, x.reshape(-1, self.in_features), self.weight)  # (B * T, out)
-        return out.view(*x.shape[:-1], self.out_features)  # (B, T, out)
+        # Always F.linear (addmm on the Hub tensor), never the opt-in oneDNN product of Linear: no checks
+        # per call, and products rounding as the reference's.
+        return F.linear(x, self.weight, self.bias)
 
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}"
+    def packable(self) -> bool:
+        return False  # see forward
 
 
 class GPT2Attention(nn.Module):
@@ -258,13 +288,14 @@ class GPT2PreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         """The default scheme, plus Conv1D: normal(0, initializer_range), and for the projections back into
         the residual stream (``c_proj``) std / sqrt(2 * n_layer), the GPT-2 paper's depth scaling."""
-        super()._init_weights(module)
         if isinstance(module, Conv1D):
             std = self.config.initializer_range
             if module.residual:
                 std /= math.sqrt(2 * self.config.n_layer)
             module.weight.normal_(0.0, std)
             module.bias.zero_()
+        else:
+            super()._init_weights(module)
 
 
 class GPT2Model(GPT2PreTrainedModel):
