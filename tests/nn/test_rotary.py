@@ -11,7 +11,9 @@ from headway.nn.rotary import (
     RotaryEmbedding,
     apply_rotary_pos_emb,
     rope_inv_freq,
+    rotate,
     rotate_half,
+    rotation_tables,
     standardize_rope_parameters,
 )
 
@@ -154,3 +156,14 @@ def test_bad_parameters_raise_clear_errors():
         standardize_rope_parameters({"rope_type": "longrope"}, max_position_embeddings=MAX_POS)
     with pytest.raises(ValueError, match=r"must set \['factor'\]"):
         standardize_rope_parameters({"rope_type": "linear"}, max_position_embeddings=MAX_POS)
+
+
+def test_rotate_with_tables_is_apply_rotary_pos_emb_bit_for_bit() -> None:
+    torch.manual_seed(0)
+    q, k = torch.randn(2, 6, 5, 16), torch.randn(2, 2, 5, 16)  # (B, heads or kv_heads, T, head_dim)
+    cos, sin = RotaryEmbedding({"rope_type": "default", "rope_theta": 10000.0}, 16, 64)(
+        torch.arange(3, 8)[None], torch.float32
+    )
+    tables = rotation_tables(cos, sin)
+    for ours, expected in zip((rotate(q, *tables), rotate(k, *tables)), apply_rotary_pos_emb(q, k, cos, sin)):
+        assert torch.equal(ours, expected)

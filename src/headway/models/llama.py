@@ -37,7 +37,7 @@ from headway.nn.activations import get_activation
 from headway.nn.attention import attention, causal_mask
 from headway.nn.layers import Embedding
 from headway.nn.linear import Linear
-from headway.nn.rotary import RotaryEmbedding, apply_rotary_pos_emb, standardize_rope_parameters
+from headway.nn.rotary import RotaryEmbedding, rotate, rotation_tables, standardize_rope_parameters
 from headway.outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
 Tensor = torch.Tensor
@@ -199,8 +199,11 @@ class LlamaAttention(nn.Module):
             self.v_proj(hidden_states).view(B, T, -1, self.head_dim).transpose(1, 2)
         )  # (B, kv_heads, T, hd)
         query, key = self.normalize_qk(query, key)
-        # (B, T, heads, head_dim) -> (B, heads, T, head_dim)
-        query, key = apply_rotary_pos_emb(query.transpose(1, 2), key.transpose(1, 2), *position_embeddings)
+        # (B, T, heads, head_dim) -> (B, heads, T, head_dim), rotated by the tables of rotation_tables
+        query, key = (
+            rotate(query.transpose(1, 2), *position_embeddings),
+            rotate(key.transpose(1, 2), *position_embeddings),
+        )
         if cache is not None:
             key, value = cache.update(
                 key, value, self.layer_idx
@@ -334,7 +337,9 @@ class LlamaModel(LlamaPreTrainedModel):
         if position_ids is None:
             position_ids = cache_position[None]  # (1, T)
         # Once per forward: the rotary tables and one mask per distinct window.
-        position_embeddings = self.rotary_emb(position_ids, hidden.dtype)
+        position_embeddings = rotation_tables(
+            *self.rotary_emb(position_ids, hidden.dtype)
+        )  # (B or 1, 1, T, hd)
         masks = {
             window: causal_mask(
                 attention_mask, T, hidden.dtype, key_len=past + T, window=window, device=hidden.device

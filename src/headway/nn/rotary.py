@@ -180,6 +180,21 @@ def apply_rotary_pos_emb(
     return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
 
 
+def rotation_tables(cos: Tensor, sin: Tensor, unsqueeze_dim: int = 1) -> tuple[Tensor, Tensor]:
+    """``cos`` and ``sin`` (B or 1, T, head_dim) made ready, once per forward, for :func:`rotate`: a heads
+    axis inserted at ``unsqueeze_dim``, and the first half of ``sin`` negated."""
+    half = sin.shape[-1] // 2
+    signed_sin = torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
+    return cos.unsqueeze(unsqueeze_dim), signed_sin.unsqueeze(unsqueeze_dim)
+
+
+def rotate(x: Tensor, cos: Tensor, signed_sin: Tensor) -> Tensor:
+    """``x * cos + rotate_half(x) * sin`` with the tables of :func:`rotation_tables`, bit for bit:
+    ``rotate_half(x) * sin`` is ``roll(x) * signed_sin`` (only signs move), and this takes four operations
+    instead of six, in every layer of every forward."""
+    return x * cos + x.roll(x.shape[-1] // 2, -1) * signed_sin
+
+
 class RotaryEmbedding(nn.Module):
     """cos and sin (B or 1, T, head_dim) of given positions, computed once per forward for every layer.
 
@@ -239,6 +254,8 @@ __all__ = [
     "RotaryEmbedding",
     "apply_rotary_pos_emb",
     "rope_inv_freq",
+    "rotate",
     "rotate_half",
+    "rotation_tables",
     "standardize_rope_parameters",
 ]
