@@ -81,15 +81,22 @@ def load(row: str, library: str, folder: str) -> torch.nn.Module:
 
 
 def prompt(vocab_size: int, batch: int, length: int) -> torch.Tensor:
-    return torch.randint(5, min(vocab_size, 30000), (batch, length), generator=torch.Generator().manual_seed(0))
+    return torch.randint(
+        5, min(vocab_size, 30000), (batch, length), generator=torch.Generator().manual_seed(0)
+    )
 
 
 def generate(model: torch.nn.Module, ids: torch.Tensor, new: int) -> torch.Tensor:
     eos = model.config.eos_token_id
     eos = eos[0] if isinstance(eos, list) else eos
     return model.generate(
-        ids, attention_mask=torch.ones_like(ids), do_sample=False, num_beams=1, max_new_tokens=new,
-        min_new_tokens=new, pad_token_id=eos,
+        ids,
+        attention_mask=torch.ones_like(ids),
+        do_sample=False,
+        num_beams=1,
+        max_new_tokens=new,
+        min_new_tokens=new,
+        pad_token_id=eos,
     )
 
 
@@ -103,9 +110,10 @@ def weight_bytes(model: torch.nn.Module, batch: int) -> int:
         if p.data_ptr() in seen:
             continue
         seen.add(p.data_ptr())
-        if p is embeddings and not tied:
-            total += batch * p.shape[1] * p.element_size()
-        elif p.shape[0] == model.config.max_input_length and p.dim() == 2:  # learned positions: one row
+        looked_up = (p is embeddings and not tied) or (  # learned positions: one row each
+            p.dim() == 2 and p.shape[0] == model.config.max_input_length
+        )
+        if looked_up:
             total += batch * p.shape[1] * p.element_size()
         else:
             total += p.numel() * p.element_size()
@@ -149,16 +157,24 @@ def child(row: str, library: str, folder: str, batch: int, length: int, new: int
     print(json.dumps({"load": load_peak, "generate": hwm()}))
 
 
-def peak_memory(row: str, library: str, folder: str, batch: int, length: int, new: int, threads: int
-                ) -> dict[str, float]:
-    command = [sys.executable, __file__, "--child", f"{row},{library},{folder},{batch},{length},{new}",
-               "--threads", str(threads)]
+def peak_memory(
+    row: str, library: str, folder: str, batch: int, length: int, new: int, threads: int
+) -> dict[str, float]:
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        f"{row},{library},{folder},{batch},{length},{new}",
+        "--threads",
+        str(threads),
+    ]
     out = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def time_calls(models: dict[str, torch.nn.Module], ids: torch.Tensor, new: int, repeats: int
-               ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+def time_calls(
+    models: dict[str, torch.nn.Module], ids: torch.Tensor, new: int, repeats: int
+) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
     """Median seconds of a ``generate`` call per library, alternating, and each library's sequences."""
     times: dict[str, list[float]] = {name: [] for name in models}
     outputs = {}
@@ -193,14 +209,19 @@ def main() -> None:
     import transformers
 
     transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
     logging_off()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"transformers {transformers.__version__}, {torch.get_num_threads()} threads; "
-          f"load average before: {os.getloadavg()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"transformers {transformers.__version__}, {torch.get_num_threads()} threads; "
+        f"load average before: {os.getloadavg()}"
+    )
     read = bandwidth()
     print(f"memory-read bandwidth (best of 7 sums over 1 GiB): {read / 1e9:.1f} GB/s")
-    header = (f"{'model':8s} {'B':>2s} {'library':>12s} {'ms/token':>9s} {'ms/step':>8s} {'tok/s':>8s} "
-              f"{'ratio':>6s} {'limit ms':>8s} {'same':>5s} {'peak MiB':>9s} {'load MiB':>9s}")
+    header = (
+        f"{'model':8s} {'B':>2s} {'library':>12s} {'ms/token':>9s} {'ms/step':>8s} {'tok/s':>8s} "
+        f"{'ratio':>6s} {'limit ms':>8s} {'same':>5s} {'peak MiB':>9s} {'load MiB':>9s}"
+    )
     with tempfile.TemporaryDirectory() as folder:
         if "gpt2" in args.rows:
             save_gpt2(folder)
@@ -213,19 +234,29 @@ def main() -> None:
                 one, _ = time_calls(models, ids, 1, args.repeats)
                 same = bool(torch.equal(outputs["ref"], outputs["ours"]))
                 step_bytes = weight_bytes(models["ours"], batch) + cache_bytes(
-                    models["ours"], batch, args.prompt + args.new // 2)
+                    models["ours"], batch, args.prompt + args.new // 2
+                )
                 limit = step_bytes / read
                 for name, label in (("ref", "transformers"), ("ours", "headway")):
-                    memory = ({"load": float("nan"), "generate": float("nan")} if args.no_memory else
-                              peak_memory(row, name, folder, batch, args.prompt, args.new, torch.get_num_threads()))
+                    memory = (
+                        {"load": float("nan"), "generate": float("nan")}
+                        if args.no_memory
+                        else peak_memory(
+                            row, name, folder, batch, args.prompt, args.new, torch.get_num_threads()
+                        )
+                    )
                     step = (full[name] - one[name]) / (args.new - 1)
                     ratio = full["ref"] / full[name]
-                    print(f"{row:8s} {batch:2d} {label:>12s} {full[name] / args.new * 1e3:9.2f} {step * 1e3:8.2f} "
-                          f"{batch * args.new / full[name]:8.1f} {ratio:5.2f}x {limit * 1e3:8.2f} {str(same):>5s} "
-                          f"{memory['generate']:9.0f} {memory['load']:9.0f}")
+                    print(
+                        f"{row:8s} {batch:2d} {label:>12s} {full[name] / args.new * 1e3:9.2f} {step * 1e3:8.2f} "
+                        f"{batch * args.new / full[name]:8.1f} {ratio:5.2f}x {limit * 1e3:8.2f} {same!s:>5s} "
+                        f"{memory['generate']:9.0f} {memory['load']:9.0f}"
+                    )
                 if batch == 1:
-                    print(f"  batch-1 limit: {step_bytes / 1e6:.0f} MB read per step / {read / 1e9:.1f} GB/s = "
-                          f"{limit * 1e3:.2f} ms; headway's step is {(full['ours'] - one['ours']) / (args.new - 1) / limit:.2f}x it")
+                    print(
+                        f"  batch-1 limit: {step_bytes / 1e6:.0f} MB read per step / {read / 1e9:.1f} GB/s = "
+                        f"{limit * 1e3:.2f} ms; headway's step is {(full['ours'] - one['ours']) / (args.new - 1) / limit:.2f}x it"
+                    )
             del models
     print(f"load average after: {os.getloadavg()}")
 
