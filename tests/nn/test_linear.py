@@ -36,6 +36,9 @@ def test_default_path_is_f_linear_bit_for_bit(calls):
         assert torch.equal(layer(x), F.linear(x, layer.weight, layer.bias))
         assert torch.equal(layer.forward_gelu(x), F.gelu(F.linear(x, layer.weight, layer.bias)))
     assert calls[0] == 0
+    with torch.inference_mode():  # one row: oneDNN by default (more accurate than MKL's gemv, and faster)
+        torch.testing.assert_close(layer(x[:1]), F.linear(x[:1], layer.weight, layer.bias), atol=1e-5, rtol=1e-5)
+    assert calls[0] == 1
 
 
 @pytest.fixture()

@@ -1,25 +1,28 @@
-"""A Linear layer whose CPU float32 inference products can run through oneDNN, on the weight as stored.
+"""A Linear layer whose CPU float32 inference products run through MKL or oneDNN, whichever rounds better.
 
-By default ``Linear`` is ``nn.Linear``: ``F.linear``, which on CPU calls the BLAS (MKL on x86 builds of
-torch), exactly as the reference does, so headway's products round as the reference's do.
+By default ``Linear`` is ``nn.Linear``, ``F.linear``, which on CPU calls the BLAS (MKL on x86 builds of
+torch) exactly as the reference does, so headway's products round as the reference's do, with one
+exception: a product of a single row (a batch-1 decoding step) runs through oneDNN's matrix product
+(``torch.ops.mkldnn._linear_pointwise``) on the weight as stored, with no copy. For one row oneDNN is the
+better kernel on both counts: its mean error against a float64 product is 0.54-0.77x that of MKL's
+matrix-vector product (trained SmolLM2 and MiniLM weights), and it uses every core where MKL's one-row
+product runs on one (SmolLM2 batch-1 decoding 1.49x the reference on 2 cores, BENCHMARKS.md).
 
-Setting ``HEADWAY_ONEDNN_LINEAR=1`` before importing headway routes eval-mode float32 CPU products through
-oneDNN's matrix product (``torch.ops.mkldnn._linear_pointwise``), reading the same weight with no copy. On
-the AMD EPYC Zen 4 measured it is 1.05-1.15x faster at 4096 rows and 1.0-1.5x at 1-16 rows
-(BENCHMARKS.md, ``bench/bench_linear_kernels.py``), but it rounds worse: with the trained weights of
-all-MiniLM-L6-v2, from 8 rows on its mean error against a float64 product is 1.3-1.9x MKL's (3.9e-7 vs
-2.9e-7 for a 384x384 product; 6.9e-7 vs 3.6e-7 for 1536 -> 384), and a whole MiniLM or SmolLM2 forward
-lands further from the float64 truth than the reference's float32 does. headway promises no further, so
-the faster path is opt-in: a trade a user makes knowingly.
+From two rows on oneDNN rounds worse: 1.3-1.9x MKL's mean error (3.9e-7 vs 2.9e-7 for a 384x384 product
+of MiniLM's; 6.9e-7 vs 3.6e-7 for 1536 -> 384), enough that a whole MiniLM or SmolLM2 forward lands
+further from the float64 truth than the reference's float32 does, which headway promises not to. Setting
+``HEADWAY_ONEDNN_LINEAR=1`` before importing headway takes oneDNN at every size anyway, for its speed
+(1.05-1.15x at 4096 rows on the AMD EPYC Zen 4 measured, 1.2x at batch-8 decoding): a trade a user makes
+knowingly.
 
-On that path the oneDNN product is taken in eval mode, for float32 inputs and weights on CPU, outside
+The oneDNN product (either way) is taken only in eval mode, for float32 inputs and weights on CPU, outside
 ``exact_matmul()``, and not while ``torch.compile`` traces the model (the compilers know ``F.linear``, not
 this op) nor inside ``torch.func`` transforms (``grad``, ``vmap``, ``jacrev``...: the op has neither a
 batching rule nor a derivative). A module in training mode, other devices and other dtypes take
 ``F.linear``. A module in eval mode takes the oneDNN product whether or not autograd records: gradients
 then flow through an autograd function whose backward is made of ordinary products. No layer ever holds a
-reordered copy of its weight. Where a result must be bit-identical to the reference's even with the
-faster path on (quantizing embeddings at bucket edges), run the model inside ``with exact_matmul():``.
+reordered copy of its weight. Where a result must be bit-identical to the reference's even for one row
+(quantizing embeddings at bucket edges), run the model inside ``with exact_matmul():``.
 """
 
 from __future__ import annotations
@@ -56,9 +59,18 @@ def exact_matmul() -> Iterator[None]:
 
 def _fast_input(x: torch.Tensor) -> bool:
     """Whether ``x`` may go through the oneDNN product: float32 on CPU, outside ``exact_matmul()``, not
-    under ``torch.compile`` tracing nor ``torch.func`` transforms."""
-    return (_AVAILABLE and not _is_compiling() and x.dtype is torch.float32 and x.is_cpu and not _EXACT.get()
-            and not _transforms_active())
+    under ``torch.compile`` tracing nor ``torch.func`` transforms; and one row (``_one_row``) unless the
+    path is on for every size (``HEADWAY_ONEDNN_LINEAR=1``)."""
+    return (_SUPPORTED and (_AVAILABLE or _one_row(x)) and not _is_compiling() and x.dtype is torch.float32
+            and x.is_cpu and not _EXACT.get() and not _transforms_active())
+
+
+def _one_row(x: torch.Tensor) -> bool:
+    """A single input row (a batch-1 decoding step): there oneDNN's product is both more accurate than
+    MKL's matrix-vector product (0.54-0.77x its mean error against float64 with SmolLM2's and MiniLM's
+    weights, where from 2 rows on it is 1.3-1.9x) and faster (it uses every core; MKL's one-row product
+    runs on one), so it is taken by default."""
+    return x.numel() == x.shape[-1]
 
 
 def _recording(x: torch.Tensor, *params: torch.Tensor | None) -> bool:
