@@ -51,6 +51,28 @@ def atomic_write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def save_folder(save_directory: str | os.PathLike, *, create: bool = True) -> Path:
+    """The folder a ``save_pretrained`` writes into, created unless ``create=False``.
+
+    Raises:
+        TypeError: ``save_directory`` is not a str or os.PathLike.
+        ValueError: it is empty (which would write into the current directory) or an existing file.
+    """
+    if not isinstance(save_directory, (str, os.PathLike)):
+        raise TypeError(f"save_directory must be a folder path (str or os.PathLike), got {save_directory!r}")
+    if not os.fspath(save_directory):
+        raise ValueError(
+            f"save_directory {save_directory!r} is empty; expected the path of a folder to write into "
+            "(use '.' to mean the current directory)"
+        )
+    folder = Path(save_directory)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"save_directory {str(folder)!r} is a file, expected a folder")
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 # -- reading ----------------------------------------------------------------------------------------
 class CheckpointError(ValueError):
     """A weight file that cannot be read: truncated, corrupt, or not a weight file at all."""
@@ -137,7 +159,13 @@ def _index_files(checkpoint: Checkpoint, index_path: Path) -> dict[str, Path]:
         weight_map = json.loads(index_path.read_text())["weight_map"]
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise CheckpointError(f"{index_path} is not a valid shard index: {err}") from None
-    shards = {name: checkpoint.require(name) for name in sorted(set(weight_map.values()))}
+    if not isinstance(weight_map, dict):
+        raise CheckpointError(f"{index_path} is not a valid shard index: weight_map is not an object")
+    shards: dict[str, Path] = {}
+    for key, name in weight_map.items():
+        if not isinstance(name, str) or name not in shards:  # each shard checked (and fetched) once
+            where = f"shard index {str(index_path)!r} (weight_map entry {key!r})"
+            shards[name] = checkpoint.named_file(name, named_in=where)
     return {key: shards[name] for key, name in weight_map.items()}
 
 

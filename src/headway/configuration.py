@@ -183,11 +183,9 @@ class PretrainedConfig:
     # -- files --------------------------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | os.PathLike) -> None:
         """Write ``config.json`` into ``save_directory`` (created if needed), atomically."""
-        folder = Path(save_directory)
-        if folder.is_file():
-            raise ValueError(f"save_directory {str(folder)!r} is a file, expected a folder")
-        folder.mkdir(parents=True, exist_ok=True)
-        self.to_json_file(folder / CONFIG_NAME)
+        from headway.checkpoint import save_folder
+
+        self.to_json_file(save_folder(save_directory) / CONFIG_NAME)
 
     @classmethod
     def from_pretrained(

@@ -93,6 +93,33 @@ def _packaged_folder(repo_id: str) -> Path | None:
     return folder if folder.is_dir() else None
 
 
+def _is_unsafe_name(name: str) -> bool:
+    """True for a name that could leave its folder: empty, absolute, a drive, or holding a ``..`` part."""
+    parts = name.replace("\\", "/").split("/")
+    return not name or name.startswith(("/", "\\")) or Path(name).is_absolute() or ":" in parts[0] or ".." in parts
+
+
+def _containment_root(folder: Path) -> Path:
+    """The folder whose inside a checkpoint's files may resolve to (symlinks followed).
+
+    A Hugging Face cache snapshot holds symlinks to ``../../blobs/<hash>``, so for a snapshot the
+    root is its repository folder (``models--org--name``); anywhere else it is the folder itself.
+    """
+    folder = folder.resolve()
+    if folder.parent.name == "snapshots" and (folder.parent.parent / "blobs").is_dir():
+        return folder.parent.parent
+    return folder
+
+
+def _is_inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` (symlinks resolved) lies in ``folder``'s containment root (or is a cache blob)."""
+    target = path.resolve()
+    if target.is_relative_to(_containment_root(folder)):
+        return True
+    # An older ``huggingface-cli download --local-dir`` links big files to the cache's blobs.
+    return target.parent.name == "blobs" and target.parent.parent.name.startswith("models--")
+
+
 @dataclass
 class Checkpoint:
     """Where the files of one checkpoint come from.
@@ -135,6 +162,45 @@ class Checkpoint:
         if path is None:
             raise FileNotFoundError(self.missing_message(filename))
         return path
+
+    def named_file(self, name: object, *, named_in: str, required: bool = True) -> Path | None:
+        """The file ``name`` that a file of the checkpoint (described by ``named_in``) refers to.
+
+        Raises:
+            ValueError: ``name`` is not a relative path inside the checkpoint folder (absolute, holds
+                ``..``, or resolves, symlinks followed, outside it).
+            FileNotFoundError: ``required`` and the file is absent.
+        """
+        if not isinstance(name, str) or _is_unsafe_name(name):
+            raise ValueError(self._outside_message(name, named_in))
+        path = self.require(name) if required else self.get(name)
+        if path is not None and not _is_inside(path, self._base_of(path, name)):
+            raise ValueError(self._outside_message(name, named_in))
+        return path
+
+    def check_folder(self, name: str, *, named_in: str) -> None:
+        """Refuse a sub-folder ``name`` that is absolute, holds ``..`` or is a symlink out of the checkpoint."""
+        if not isinstance(name, str) or (name and _is_unsafe_name(name)):
+            raise ValueError(self._outside_message(name, named_in))
+        for folder in self.folders:
+            path = folder / self.subfolder / name
+            if path.exists() and not _is_inside(path, folder):
+                raise ValueError(self._outside_message(name, named_in))
+
+    def _base_of(self, path: Path, name: str) -> Path:
+        """The checkpoint folder ``path`` (the file ``name`` inside ``subfolder``) was found in."""
+        base = path
+        for _ in Path(self.subfolder, name).parts:
+            base = base.parent
+        return base
+
+    def _outside_message(self, name: object, named_in: str) -> str:
+        folder = self.local_folder or self.name
+        return (
+            f"{named_in} names {name!r}, which is not inside the checkpoint folder {str(folder)!r}: "
+            "files a checkpoint names must be relative paths inside its folder (no absolute path, no '..', "
+            "no symlink out of it)"
+        )
 
     def missing_message(self, filename: str) -> str:
         where = "\n".join(f"  - {place}" for place in self.searched) or "  (nowhere)"

@@ -14,7 +14,6 @@ import os
 import re
 import threading
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import torch
@@ -510,7 +509,7 @@ class PreTrainedModel(nn.Module):
 
         Tied weights are written once, under the source name, as the reference does.
         """
-        from headway.checkpoint import save_state_dict
+        from headway.checkpoint import save_folder, save_state_dict
 
         if not safe_serialization:
             raise ValueError("headway writes safetensors only; safe_serialization=False is not supported")
@@ -519,12 +518,9 @@ class PreTrainedModel(nn.Module):
                 raise ValueError(f"{key} is not supported by save_pretrained; use huggingface_hub to upload")
         if kwargs:
             raise TypeError(f"save_pretrained() got unexpected keyword arguments {sorted(kwargs)}")
-        folder = Path(save_directory)
-        if folder.is_file():
-            raise ValueError(f"save_directory {str(folder)!r} is a file, expected a folder")
+        folder = save_folder(save_directory, create=is_main_process)
         if not is_main_process:
             return
-        folder.mkdir(parents=True, exist_ok=True)
         state = dict(state_dict) if state_dict is not None else self._deduplicated_state_dict()
         self.config.architectures = [type(self).__name__]
         self.config.dtype = str(self.dtype).removeprefix("torch.")

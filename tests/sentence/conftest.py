@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -44,10 +45,18 @@ def ref(st, minilm_path):
 
 
 def link_folder(source: Path, target: Path, *, skip: tuple[str, ...] = ()) -> Path:
-    """A copy of a model folder made of symlinks (cheap), without the names in ``skip``."""
+    """A copy of a model folder made of symlinks (cheap), without the names in ``skip``.
+
+    Module folders are copied (they are small): a module folder that is a symlink out of the model is
+    refused on load.
+    """
     target.mkdir(parents=True, exist_ok=True)
     for item in Path(source).iterdir():
-        if item.name not in skip:
+        if item.name in skip:
+            continue
+        if item.is_dir():
+            shutil.copytree(item, target / item.name)
+        else:
             os.symlink(item, target / item.name)
     return target
 

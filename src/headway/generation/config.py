@@ -309,11 +309,9 @@ class GenerationConfig:
                 "push_to_hub=True is not supported by headway; upload the folder with huggingface_hub"
             )
         self.validate()
-        folder = Path(save_directory)
-        if folder.is_file():
-            raise ValueError(f"save_directory {str(folder)!r} is a file, expected a folder")
-        folder.mkdir(parents=True, exist_ok=True)
-        self.to_json_file(folder / (config_file_name or GENERATION_CONFIG_NAME))
+        from headway.checkpoint import save_folder
+
+        self.to_json_file(save_folder(save_directory) / (config_file_name or GENERATION_CONFIG_NAME))
 
     # -- checks ---------------------------------------------------------------------------------------
     def validate(self, strict: bool = False, *, user_set: set[str] | None = None) -> None:

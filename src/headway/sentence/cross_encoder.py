@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +22,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import trange
 
+from headway.checkpoint import save_folder
 from headway.hub import pop_hub_kwargs, resolve
 from headway.sentence.encoder import default_device
 from headway.sentence.modules import ACTIVATIONS, activation_name
@@ -220,7 +220,7 @@ class CrossEncoder(nn.Module):
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the model, its tokenizer and the activation (in ``config.json``), atomically per file."""
-        folder = Path(path)
+        folder = save_folder(path)
         self.model.config.sentence_transformers = {"activation_fn": activation_name(self.activation_fn)}
         self.model.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)

@@ -17,7 +17,6 @@ import logging
 import os
 from collections import OrderedDict
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import trange
 
+from headway.checkpoint import save_folder
 from headway.hub import Checkpoint, pop_hub_kwargs, resolve
 from headway.nn.linear import exact_matmul
 from headway.sentence import util
@@ -384,10 +384,7 @@ class SentenceTransformer(nn.Sequential):
         ``config_sentence_transformers.json``, the transformer's files in the root, and one
         ``<idx>_<Module>`` folder per other module.
         """
-        folder = Path(path)
-        if folder.exists() and not folder.is_dir():
-            raise ValueError(f"save path {str(folder)!r} is a file, expected a folder")
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = save_folder(path)
         entries = []
         for idx, (name, module) in enumerate(self._modules.items()):
             if not hasattr(module, "save") or not hasattr(module, "st_type"):

@@ -48,6 +48,7 @@ def sub_checkpoint(checkpoint: Checkpoint, path: str) -> Checkpoint:
         raise ValueError(f"Module path {path!r} in modules.json must be a relative folder inside the model")
     if not path:
         return checkpoint
+    checkpoint.check_folder(path, named_in=f"modules.json of {checkpoint.name!r}")
     return dataclasses.replace(checkpoint, subfolder=posixpath.join(checkpoint.subfolder, path))
 
 

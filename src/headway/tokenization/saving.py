@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 from tokenizers import AddedToken
 
-from ..checkpoint import atomic_write_text
+from ..checkpoint import atomic_write_text, save_folder
 from .chat import chat_template_files
 from .constants import (
     SPECIAL_TOKENS_ATTRIBUTES,
@@ -118,10 +117,7 @@ class SavingMixin:
             raise ValueError(
                 "legacy_format=True (slow-tokenizer vocabulary files) is not supported; use the default"
             )
-        directory = Path(save_directory)
-        if directory.exists() and not directory.is_dir():
-            raise ValueError(f"save_directory {str(directory)!r} is a file; expected a folder")
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = save_folder(save_directory)
         prefix = f"{filename_prefix}-" if filename_prefix else ""
 
         save_jinja_files = bool(kwargs.get("save_jinja_files", True))
