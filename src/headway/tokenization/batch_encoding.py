@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from numbers import Integral
 from typing import Any, NamedTuple
 
 from tokenizers import Encoding
@@ -28,6 +29,14 @@ class TokenSpan(NamedTuple):
 
     start: int
     end: int
+
+
+class BatchIndexError(IndexError, ValueError):
+    """A batch index outside a ``BatchEncoding``.
+
+    An ``IndexError`` as in the reference library, and a ``ValueError`` because the usual cause is a
+    misread signature (``char_to_token(1, start)`` on one example) rather than a bad loop bound.
+    """
 
 
 def _all_empty(value: Any) -> bool:
@@ -80,6 +89,8 @@ class BatchEncoding(dict):
         if isinstance(item, str):
             return dict.__getitem__(self, item)
         if self._encodings is not None:
+            if isinstance(item, Integral) and not isinstance(item, bool):
+                return self._encoding(item, "__getitem__")
             return self._encodings[item]
         if isinstance(item, slice):
             return {key: value[item] for key, value in self.items()}
@@ -128,18 +139,56 @@ class BatchEncoding(dict):
         """The backend ``tokenizers.Encoding`` of each batch item, or None."""
         return self._encodings
 
-    def _encoding(self, batch_index: int, method: str) -> Encoding:
+    def _encoding(
+        self, batch_index: int, method: str, index: int | None = None, sequence_index: bool = False
+    ) -> Encoding:
+        """The encoding of one batch item, with a clear error for a batch index out of range.
+
+        Args:
+            batch_index: The batch item asked for.
+            method: The calling method's name, for the message.
+            index: The second positional argument when two were given (the batch index was explicit).
+            sequence_index: The method takes ``sequence_index``, so the message can suggest it.
+        """
         if not self._encodings:
             raise ValueError(
                 f"{method}() needs backend encodings; this BatchEncoding has none (e.g. built by pad())"
             )
-        if batch_index < 0:
-            batch_index += len(self._encodings)
-        return self._encodings[batch_index]
+        if isinstance(batch_index, bool) or not isinstance(batch_index, Integral):
+            raise TypeError(f"{method}(): batch_index must be an int, got {type(batch_index).__name__}")
+        size = len(self._encodings)
+        if -size <= batch_index < size:
+            return self._encodings[batch_index]
+        if method == "__getitem__":
+            call = f"BatchEncoding[{batch_index}]"
+        else:
+            call = f"{method}({batch_index})" if index is None else f"{method}({batch_index}, {index})"
+        if size == 1 and index is not None:
+            # The usual slip: the (batch_index, index) form used on one example, e.g. the question
+            # answering recipe's char_to_token(1, start) meant "character start of the context".
+            message = (
+                f"{call}: this BatchEncoding holds one encoded input (batch size 1), and with two positional "
+                f"arguments the first is the batch index, so {batch_index} is out of range. For item 0, call "
+                f"{method}({index})"
+            )
+            if sequence_index:
+                message += (
+                    f"; to look in sequence {batch_index} of a pair (e.g. the context after a question), call "
+                    f"{method}({index}, sequence_index={batch_index})"
+                )
+            raise BatchIndexError(message + ".")
+        raise BatchIndexError(
+            f"{call}: batch index {batch_index} is out of range for this BatchEncoding of batch size {size} "
+            f"(valid: 0 to {size - 1}, or -{size} to -1)."
+        )
 
-    @staticmethod
-    def _split(first: int, second: int | None) -> tuple[int, int]:
-        return (first, second) if second is not None else (0, first)
+    def _item(
+        self, first: int, second: int | None, method: str, sequence_index: bool = False
+    ) -> tuple[Encoding, int]:
+        """Read ``(index)`` or ``(batch_index, index)``: the batch item's encoding and the index."""
+        if second is None:
+            return self._encoding(0, method), first
+        return self._encoding(first, method, second, sequence_index), second
 
     def tokens(self, batch_index: int = 0) -> list[str]:
         """Token strings of one batch item."""
@@ -155,16 +204,14 @@ class BatchEncoding(dict):
 
     def token_to_sequence(self, batch_or_token_index: int, token_index: int | None = None) -> int:
         """Index of the sequence (0 or 1) holding a token."""
-        batch_index, token_index = self._split(batch_or_token_index, token_index)
-        encoding = self._encoding(batch_index, "token_to_sequence")
+        encoding, token_index = self._item(batch_or_token_index, token_index, "token_to_sequence")
         if token_index < 0:
             token_index += len(encoding)
         return encoding.token_to_sequence(token_index)
 
     def token_to_word(self, batch_or_token_index: int, token_index: int | None = None) -> int | None:
         """Index of the word holding a token (None for special tokens)."""
-        batch_index, token_index = self._split(batch_or_token_index, token_index)
-        encoding = self._encoding(batch_index, "token_to_word")
+        encoding, token_index = self._item(batch_or_token_index, token_index, "token_to_word")
         if token_index < 0:
             token_index += len(encoding)
         return encoding.token_to_word(token_index)
@@ -173,37 +220,37 @@ class BatchEncoding(dict):
         self, batch_or_word_index: int, word_index: int | None = None, sequence_index: int = 0
     ) -> TokenSpan | None:
         """Token span of a word, or None if no token comes from it."""
-        batch_index, word_index = self._split(batch_or_word_index, word_index)
-        span = self._encoding(batch_index, "word_to_tokens").word_to_tokens(word_index, sequence_index)
+        encoding, word_index = self._item(batch_or_word_index, word_index, "word_to_tokens", True)
+        span = encoding.word_to_tokens(word_index, sequence_index)
         return TokenSpan(*span) if span is not None else None
 
     def token_to_chars(self, batch_or_token_index: int, token_index: int | None = None) -> CharSpan | None:
         """Character span of a token in its original string, or None for added special tokens."""
-        batch_index, token_index = self._split(batch_or_token_index, token_index)
-        span = self._encoding(batch_index, "token_to_chars").token_to_chars(token_index)
+        encoding, token_index = self._item(batch_or_token_index, token_index, "token_to_chars")
+        span = encoding.token_to_chars(token_index)
         return CharSpan(*span) if span is not None else None
 
     def char_to_token(
         self, batch_or_char_index: int, char_index: int | None = None, sequence_index: int = 0
     ) -> int | None:
         """Index of the token covering a character, or None (e.g. whitespace)."""
-        batch_index, char_index = self._split(batch_or_char_index, char_index)
-        return self._encoding(batch_index, "char_to_token").char_to_token(char_index, sequence_index)
+        encoding, char_index = self._item(batch_or_char_index, char_index, "char_to_token", True)
+        return encoding.char_to_token(char_index, sequence_index)
 
     def word_to_chars(
         self, batch_or_word_index: int, word_index: int | None = None, sequence_index: int = 0
     ) -> CharSpan | None:
         """Character span of a word in its original string."""
-        batch_index, word_index = self._split(batch_or_word_index, word_index)
-        span = self._encoding(batch_index, "word_to_chars").word_to_chars(word_index, sequence_index)
+        encoding, word_index = self._item(batch_or_word_index, word_index, "word_to_chars", True)
+        span = encoding.word_to_chars(word_index, sequence_index)
         return CharSpan(*span) if span is not None else None
 
     def char_to_word(
         self, batch_or_char_index: int, char_index: int | None = None, sequence_index: int = 0
     ) -> int | None:
         """Index of the word holding a character."""
-        batch_index, char_index = self._split(batch_or_char_index, char_index)
-        return self._encoding(batch_index, "char_to_word").char_to_word(char_index, sequence_index)
+        encoding, char_index = self._item(batch_or_char_index, char_index, "char_to_word", True)
+        return encoding.char_to_word(char_index, sequence_index)
 
     def convert_to_tensors(
         self, tensor_type: str | None = None, prepend_batch_axis: bool = False

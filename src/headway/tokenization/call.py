@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 from numbers import Integral
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,45 @@ if TYPE_CHECKING:
     from .tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
+
+
+# Padding allocates every pad token: the tokenizers library keeps about 120 bytes per token (id, type
+# id, token string, offsets, masks) before the Python lists are built, and when an allocation fails it
+# aborts the whole Python process (SIGABRT), which no ``except`` can catch. A padded length is therefore
+# bounded by memory rather than by an integer type (2**31 - 1 tokens would need some 250 GB): 2**24
+# tokens, above the longest context of any released model, pad in about 2 GB.
+MAX_PADDED_LENGTH = 2**24
+# Truncation only compares lengths, so any length the library can store is harmless: it keeps
+# max_length and stride as a Rust usize (2**64 - 1 on 64-bit platforms).
+MAX_TRUNCATION_LENGTH = 2 * sys.maxsize + 1
+
+
+def _check_length(name: str, value: Any, *, padded: bool = False, origin: str = "") -> None:
+    """Refuse a length argument the tokenizers library would abort on or fail to convert.
+
+    Args:
+        name: The argument's name, for the message.
+        value: The value given (None passes).
+        padded: The value is a length to pad to, so ``MAX_PADDED_LENGTH`` bounds it.
+        origin: Where the value came from when the user did not pass it, for the message.
+    """
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an int or None, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value}")
+    if padded and value > MAX_PADDED_LENGTH:
+        raise ValueError(
+            f"{name}={value}{origin} is too large to pad to: padding builds every pad token in memory "
+            f"(about 120 bytes each), so padded lengths are limited to {MAX_PADDED_LENGTH} (2**24) tokens. "
+            "Pad to a smaller length, or use padding=True to pad to the longest sequence."
+        )
+    if value > MAX_TRUNCATION_LENGTH:
+        raise ValueError(
+            f"{name}={value}{origin} is above {MAX_TRUNCATION_LENGTH}, the largest length the tokenizers "
+            "library can hold (a 64-bit unsigned int); pass max_length=None (or truncation=False) for no limit."
+        )
 
 
 class TokenizerInputError(TypeError, ValueError):
@@ -90,8 +130,9 @@ class EncodingMixin:
         verbose: bool = True,
     ) -> tuple[str, str, int | None]:
         """Normalize padding/truncation arguments to strategy names and a max length."""
-        if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, Integral)):
-            raise TypeError(f"max_length must be an int or None, got {type(max_length).__name__}")
+        _check_length("max_length", max_length)
+        _check_length("pad_to_multiple_of", pad_to_multiple_of, padded=True)
+        given_max_length = max_length
         if max_length is not None and (padding is False or padding is None) and truncation is None:
             truncation = "longest_first"
         padding = getattr(padding, "value", padding)
@@ -133,6 +174,9 @@ class EncodingMixin:
                     truncation_strategy = "do_not_truncate"
                 else:
                     max_length = self.model_max_length
+        if padding_strategy == "max_length":
+            origin = " (tokenizer.model_max_length)" if given_max_length is None else ""
+            _check_length("max_length", max_length, padded=True, origin=origin)
         if padding_strategy != "do_not_pad":
             pad_id = self.pad_token_id
             if self.pad_token is None or pad_id is None or pad_id < 0:
@@ -144,7 +188,7 @@ class EncodingMixin:
         if (
             truncation_strategy != "do_not_truncate"
             and padding_strategy != "do_not_pad"
-            and pad_to_multiple_of is not None
+            and pad_to_multiple_of  # 0 means no rounding, as in the tokenizers library
             and max_length is not None
             and max_length % pad_to_multiple_of != 0
         ):
@@ -477,6 +521,7 @@ class EncodingMixin:
             encodings = self._encode_plus(text, text_pair, max_length=max_length, **common)
         if text_target is None:
             return encodings  # type: ignore[return-value]
+        _check_length("max_target_length", max_target_length, padded=padding_strategy == "max_length")
         target_length = max_target_length if max_target_length is not None else max_length
         targets = self._encode_plus(text_target, text_pair_target, max_length=target_length, **common)
         if encodings is None:

@@ -71,7 +71,9 @@ class PaddingMixin:
                     f"cannot pad values of type {type(first).__name__}; use lists, numpy arrays or torch tensors"
                 )
             encoded_inputs = {key: _to_python_ids(value) for key, value in encoded_inputs.items()}
-        padding_strategy, _, max_length = self._resolve_strategies(padding, None, max_length, verbose=verbose)
+        padding_strategy, _, max_length = self._resolve_strategies(
+            padding, None, max_length, pad_to_multiple_of, verbose=verbose
+        )
         if padding_strategy == "max_length" and max_length is None:
             padding_strategy = "do_not_pad"
         required = encoded_inputs[main]
@@ -127,7 +129,7 @@ class PaddingMixin:
         required = list(example[main])
         if padding_strategy == "longest":
             max_length = len(required)
-        if max_length is not None and pad_to_multiple_of is not None and max_length % pad_to_multiple_of:
+        if max_length is not None and pad_to_multiple_of and max_length % pad_to_multiple_of:  # 0: no rounding
             max_length = (max_length // pad_to_multiple_of + 1) * pad_to_multiple_of
         if return_attention_mask and "attention_mask" not in example:
             example["attention_mask"] = [1] * len(required)
