@@ -35,6 +35,7 @@ from headway.nn.activations import get_activation
 from headway.nn.attention import attention, padding_mask
 from headway.nn.layers import Dropout, Embedding, LayerNorm
 from headway.nn.linear import Linear
+from headway.nn.rotary import rotate, rotation_tables
 from headway.outputs import BaseModelOutput, MaskedLMOutput, ModelOutput
 
 Tensor = torch.Tensor
@@ -189,29 +190,23 @@ class ModernBertRotaryEmbedding(nn.Module):
             setattr(self, f"{layer_type}_inv_freq", rotary_inv_freq(self.config, layer_type).to(buffer.device))
 
     @torch.no_grad()
-    def forward(self, position_ids: Tensor, dtype: torch.dtype) -> dict[str, Tensor]:
-        """Per layer type, the rotation ``cos + i sin`` of each position and frequency, complex, of shape
-        (B or 1, T, 1, 1, head_dim / 2) to broadcast over query and key heads. As in the reference, cos
-        and sin are rounded to the model's dtype and the rotation is computed in float32."""
+    def forward(self, position_ids: Tensor, dtype: torch.dtype) -> dict[str, tuple[Tensor, Tensor]]:
+        """Per layer type, the ``(cos, signed_sin)`` tables of :func:`headway.nn.rotary.rotate` for each
+        position, of shape (B or 1, T, 1, 1, head_dim) to broadcast over query and key heads. As in the
+        reference, cos and sin are rounded to the model's dtype and the rotation is computed in float32."""
         tables = {}
         for layer_type in self.layer_types:
             inv_freq = getattr(self, f"{layer_type}_inv_freq")
             angles = position_ids[..., None].float() * inv_freq  # (B or 1, T, head_dim / 2)
-            angles = angles[:, :, None, None, :]  # (B or 1, T, 1, 1, head_dim / 2)
-            tables[layer_type] = torch.complex(angles.cos().to(dtype).float(), angles.sin().to(dtype).float())
+            angles = torch.cat((angles, angles), dim=-1)  # (B or 1, T, head_dim): pairs i and i + head_dim / 2
+            cos, signed_sin = rotation_tables(angles.cos().to(dtype).float(), angles.sin().to(dtype).float(), 2)
+            tables[layer_type] = (cos.unsqueeze(2), signed_sin.unsqueeze(2))  # (B or 1, T, 1, 1, head_dim)
         return tables
 
 
-def apply_rotary(x: Tensor, rotation: Tensor) -> Tensor:
-    """Rotate (B, T, ..., head_dim) by position: dimension i pairs with i + head_dim / 2.
-
-    Each pair is the complex number ``x_i + i x_(i + head_dim / 2)`` multiplied by the rotation, which
-    computes the reference's ``(x1 cos - x2 sin, x2 cos + x1 sin)`` term for term, in one pass. The
-    result holds each rotated pair side by side (real, imaginary): a fixed reordering of head_dim, the
-    same for queries and keys, so their dot products, and the attention, are unchanged.
-    """
-    pairs = torch.complex(*x.float().chunk(2, dim=-1))  # (B, T, ..., head_dim / 2), complex
-    return torch.view_as_real(pairs * rotation).flatten(-2).to(x.dtype)  # (B, T, ..., head_dim)
+def apply_rotary(x: Tensor, rotation: tuple[Tensor, Tensor]) -> Tensor:
+    """Rotate (B, T, ..., head_dim) by position, in float32 (dimension i pairs with i + head_dim / 2)."""
+    return rotate(x.float(), *rotation).to(x.dtype)
 
 
 class LocalChunk(NamedTuple):
@@ -308,7 +303,7 @@ class ModernBertAttention(nn.Module):
         self.dropout_p = config.attention_dropout
         self.out_drop = Dropout(config.attention_dropout)
 
-    def forward(self, hidden_states: Tensor, mask: Mask, rotation: Tensor,
+    def forward(self, hidden_states: Tensor, mask: Mask, rotation: tuple[Tensor, Tensor],
                 output_attentions: bool = False) -> tuple[Tensor, Tensor | None]:
         B, T, _ = hidden_states.shape
         qkv = self.Wqkv(hidden_states).view(B, T, 3, self.num_heads, self.head_dim)  # (B, T, 3, heads, head_dim)
@@ -344,7 +339,7 @@ class ModernBertEncoderLayer(nn.Module):
         self.mlp = ModernBertMLP(config)
 
     def forward(self, hidden_states: Tensor, masks: Mapping[str, Mask], output_attentions: bool = False,
-                *, rotary: Mapping[str, Tensor]) -> tuple[Tensor, Tensor | None]:
+                *, rotary: Mapping[str, tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor | None]:
         attended, weights = self.attn(self.attn_norm(hidden_states), masks[self.attention_type],
                                       rotary[self.attention_type], output_attentions)
         hidden_states = hidden_states + attended
