@@ -149,7 +149,7 @@ def test_bad_sentencepiece_file(tmp_path: Path) -> None:
     ("content", "message"),
     [
         ("{not json", "is not valid JSON"),
-        ("[1, 2]", "must hold a JSON object, got list"),
+        ("[1, 2]", "must hold an object at the top level, got an array"),
         ('{"model": {"type": "Nonsense"}}', "not a tokenizer.json the tokenizers library can read"),
     ],
 )

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .jsonfile import parse_json, read_json, type_name
+
 if TYPE_CHECKING:
     import torch
 
@@ -145,7 +147,12 @@ def _safetensors_keys(path: Path) -> list[str]:
             n = int.from_bytes(f.read(8), "little")
             if n <= 0 or 8 + n > size:
                 raise ValueError(f"header length {n} does not fit in a {size}-byte file")
-            header = json.loads(f.read(n))
+            header = parse_json(f.read(n), source=path, what="safetensors header")
+        for key, entry in header.items():
+            if key != "__metadata__":
+                offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+                if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)):
+                    raise ValueError(f"the header entry {key!r} has no data_offsets [begin, end] of two integers")
         end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
         if 8 + n + end > size:
             raise ValueError(f"the header promises {8 + n + end} bytes but the file has {size}")
@@ -156,11 +163,17 @@ def _safetensors_keys(path: Path) -> list[str]:
 
 def _index_files(checkpoint: Checkpoint, index_path: Path) -> dict[str, Path]:
     try:
-        weight_map = json.loads(index_path.read_text())["weight_map"]
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise CheckpointError(f"{index_path} is not a valid shard index: {err}") from None
+        index = read_json(index_path, what="shard index")
+    except ValueError as err:
+        raise CheckpointError(str(err)) from None
+    if "weight_map" not in index:
+        raise CheckpointError(f"shard index {str(index_path)!r} has no weight_map (tensor name -> shard file)")
+    weight_map = index["weight_map"]
     if not isinstance(weight_map, dict):
-        raise CheckpointError(f"{index_path} is not a valid shard index: weight_map is not an object")
+        raise CheckpointError(
+            f"shard index {str(index_path)!r}: weight_map must be an object (tensor name -> shard file), "
+            f"got {type_name(weight_map)}"
+        )
     shards: dict[str, Path] = {}
     for key, name in weight_map.items():
         if not isinstance(name, str) or name not in shards:  # each shard checked (and fetched) once

@@ -242,17 +242,12 @@ def load_config_dict(checkpoint: Any) -> dict[str, Any]:
             f"{checkpoint.name!r} has no config.json, so it is not a model checkpoint headway can load. "
             "Looked in:\n" + "\n".join(f"  - {s}" for s in checkpoint.searched)
         )
-    return read_json_object(path)
+    return read_json_object(path, what="config")
 
 
-def read_json_object(path: str | os.PathLike) -> dict[str, Any]:
-    """The content of a JSON file that must hold an object; a ValueError naming the file otherwise."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{str(path)!r} is not valid JSON: {err}") from None
-    if not isinstance(data, dict):
-        raise ValueError(  # noqa: TRY004 - bad file content, not a bad argument
-            f"{str(path)!r} must hold a JSON object, got {type(data).__name__}"
-        )
-    return data
+def read_json_object(path: str | os.PathLike, *, what: str = "JSON file") -> dict[str, Any]:
+    """The content of a JSON file that must hold an object; a ValueError naming the file otherwise
+    (see ``headway.jsonfile.read_json``, the one reader of checkpoint JSON files)."""
+    from .jsonfile import read_json
+
+    return read_json(path, expect=dict, what=what)

@@ -245,7 +245,7 @@ class GenerationConfig:
         kwargs.pop("_from_pipeline", None)
         checkpoint = resolve(pretrained_model_name, **pop_hub_kwargs(kwargs))
         path = checkpoint.require(name)
-        data = read_json_object(path)
+        data = read_json_object(path, what="generation config")
         if kwargs.pop("_from_model_config", False):
             return cls.from_model_config(data)
         return cls.from_dict(data, **kwargs)

@@ -74,6 +74,27 @@ def _resolve_checkpoint(name: str | os.PathLike, hub_kwargs: dict) -> Checkpoint
     return resolve(name, **hub_kwargs)
 
 
+_ST_CONFIG_FIELDS = {"model_type": str, "prompts": dict, "default_prompt_name": str, "similarity_fn_name": str,
+                     "truncate_dim": int}
+
+
+def _check_module_entries(entries: list[Any], checkpoint: Checkpoint) -> None:
+    """Each modules.json entry is an object with a string ``type`` (and string ``path`` / ``name`` if given)."""
+    for i, entry in enumerate(entries):
+        where = f"modules.json of {checkpoint.name!r}: entry {i}"
+        if not isinstance(entry, dict):
+            raise ValueError(  # noqa: TRY004 - bad file content, not a bad argument
+                f"{where} must be an object with 'name', 'path' and 'type', got {type(entry).__name__} {entry!r:.80}"
+            )
+        if not isinstance(entry.get("type"), str):
+            raise ValueError(  # noqa: TRY004 - bad file content
+                f"{where} must have a 'type' string (the module class), got {entry.get('type')!r:.80}"
+            )
+        for key in ("path", "name"):
+            if key in entry and not isinstance(entry[key], str if key == "path" else (str, int)):
+                raise ValueError(f"{where}: {key!r} must be a string, got {entry[key]!r:.80}")
+
+
 class SentenceTransformer(nn.Sequential):
     """A sentence embedding model in the sentence-transformers folder format.
 
@@ -134,10 +155,17 @@ class SentenceTransformer(nn.Sequential):
 
     # -- loading ------------------------------------------------------------------------------------
     def _load(self, checkpoint: Checkpoint) -> OrderedDict[str, nn.Module]:
-        entries = read_json(checkpoint, "modules.json")
+        entries = read_json(checkpoint, "modules.json", expect=list)
         if entries is None:
             return self._default_modules(checkpoint, "has no modules.json (not a sentence-transformers folder)")
-        config = read_json(checkpoint, "config_sentence_transformers.json") or {}
+        _check_module_entries(entries, checkpoint)
+        config = read_json(checkpoint, "config_sentence_transformers.json", fields=_ST_CONFIG_FIELDS) or {}
+        for name, text in (config.get("prompts") or {}).items():
+            if not isinstance(text, str):
+                raise ValueError(  # noqa: TRY004 - bad file content
+                    f"config_sentence_transformers.json of {checkpoint.name!r}: prompts[{name!r}] must be a "
+                    f"string, got {type(text).__name__}"
+                )
         model_type = config.get("model_type", "SentenceTransformer")
         if model_type != "SentenceTransformer":
             return self._default_modules(checkpoint, f"is a {model_type}, not a SentenceTransformer")
@@ -150,10 +178,6 @@ class SentenceTransformer(nn.Sequential):
             self.similarity_fn_name = config["similarity_fn_name"]
         if self.truncate_dim is None:
             self.truncate_dim = config.get("truncate_dim")
-        if not isinstance(entries, list) or not all(isinstance(e, dict) and "type" in e for e in entries):
-            raise ValueError(
-                f"modules.json of {checkpoint.name!r} must hold a list of {{'name', 'path', 'type'}} objects"
-            )
         return OrderedDict(
             (str(entry.get("name", i)), load_module(entry["type"], checkpoint, entry.get("path", "")))
             for i, entry in enumerate(entries)

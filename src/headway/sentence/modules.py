@@ -24,6 +24,8 @@ from torch import Tensor, nn
 
 from headway.checkpoint import atomic_write_text, load_state_dict
 from headway.hub import Checkpoint
+from headway.jsonfile import check_field
+from headway.jsonfile import read_json as read_json_file
 from headway.nn.linear import Linear
 
 logger = logging.getLogger(__name__)
@@ -52,15 +54,22 @@ def sub_checkpoint(checkpoint: Checkpoint, path: str) -> Checkpoint:
     return dataclasses.replace(checkpoint, subfolder=posixpath.join(checkpoint.subfolder, path))
 
 
-def read_json(checkpoint: Checkpoint, filename: str) -> Any | None:
-    """Parsed ``filename`` of ``checkpoint``, or None when the file is absent."""
+def read_json(
+    checkpoint: Checkpoint, filename: str, *, expect: type = dict, fields: dict[str, Any] | None = None
+) -> Any | None:
+    """Parsed ``filename`` of ``checkpoint``, or None when the file is absent.
+
+    Read by ``headway.jsonfile.read_json``: a broken file, a top-level value that is not ``expect``, or a
+    key of ``fields`` present with a value not of its type(s) is a ValueError naming the file.
+    """
     path = checkpoint.get(filename)
     if path is None:
         return None
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from None
+    data = read_json_file(path, expect=expect, what=f"sentence-transformers file {filename}")
+    for key, kinds in (fields or {}).items():
+        if isinstance(data, dict) and data.get(key) is not None:
+            check_field(data[key], kinds, source=path, field=key, what=f"sentence-transformers file {filename}")
+    return data
 
 
 def write_json(path: Path, data: Any, indent: int = 2) -> None:
@@ -134,7 +143,7 @@ class Transformer(nn.Module):
         """Encoder, tokenizer and ``sentence_bert_config.json`` of a (sub-)checkpoint."""
         config: dict[str, Any] = {}
         for name in TRANSFORMER_CONFIG_NAMES:
-            found = read_json(checkpoint, name)
+            found = read_json(checkpoint, name, fields={"max_seq_length": int, "do_lower_case": bool})
             if found:
                 config = found
                 break
@@ -378,7 +387,7 @@ class Dense(nn.Module):
     @classmethod
     def load(cls, checkpoint: Checkpoint) -> Dense:
         """Config (``config.json``) and weights (safetensors, or .bin read with weights_only)."""
-        config = dict(read_json(checkpoint, "config.json") or {})
+        config = dict(read_json(checkpoint, "config.json", fields=_DENSE_FIELDS) or {})
         if "in_features" not in config or "out_features" not in config:
             raise ValueError(f"Dense config of {checkpoint.name!r} ({checkpoint.subfolder}) lacks in/out_features")
         act = config.pop("activation_function", None)
@@ -431,7 +440,8 @@ class Normalize(nn.Module):
 
     @classmethod
     def load(cls, checkpoint: Checkpoint) -> Normalize:
-        config = read_json(checkpoint, "config.json") or {}  # older saves have no folder at all
+        config = read_json(checkpoint, "config.json", fields={"module_input_name": str, "module_output_name": str}
+                           ) or {}  # older saves have no folder at all
         return cls(config.get("module_input_name", "sentence_embedding"), config.get("module_output_name"))
 
     def save(self, folder: Path) -> None:
@@ -445,8 +455,14 @@ class Normalize(nn.Module):
         return features
 
 
+_POOLING_FIELDS = {"embedding_dimension": int, "word_embedding_dimension": int, "pooling_mode": (str, list),
+                   "include_prompt": bool}
+_DENSE_FIELDS = {"in_features": int, "out_features": int, "bias": bool, "use_residual": bool,
+                 "activation_function": str, "module_input_name": str, "module_output_name": str}
+
+
 def _load_pooling(checkpoint: Checkpoint) -> Pooling:
-    config = read_json(checkpoint, "config.json")
+    config = read_json(checkpoint, "config.json", fields=_POOLING_FIELDS)
     if config is None:
         raise FileNotFoundError(checkpoint.missing_message(posixpath.join(checkpoint.subfolder, "config.json")))
     return Pooling.from_config(config)

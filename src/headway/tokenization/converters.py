@@ -21,7 +21,7 @@ from tokenizers import AddedToken, Regex, decoders, normalizers, pre_tokenizers,
 from tokenizers import Tokenizer as BackendTokenizer
 from tokenizers.models import BPE, Unigram, WordPiece
 
-from ..configuration import read_json_object
+from ..jsonfile import check_field, parse_json, read_json
 from .family_specs import FAMILIES
 from .sentencepiece_model import SPM_CONTROL, SPM_USER_DEFINED, load_sentencepiece_model
 
@@ -74,7 +74,7 @@ class TokenizerJson:
         try:
             backend = BackendTokenizer.from_file(str(path))
         except Exception as err:  # the tokenizers library raises plain Exceptions
-            read_json_object(path)  # says what is wrong in JSON terms when the file is not a JSON object
+            read_json(path, what="tokenizer.json")  # says what is wrong in JSON terms, if JSON is the trouble
             raise ValueError(f"{str(path)!r} is not a tokenizer.json the tokenizers library can read: {err}") from err
         return cls(path, backend)
 
@@ -106,7 +106,9 @@ class TokenizerJson:
 
     def model_json(self) -> dict[str, Any]:
         """The file's ``model`` entry as JSON (parses the whole file: only where nothing else serves)."""
-        return json.loads(self.text).get("model") or {}
+        # The tokenizers library has parsed this text already (its parser bounds the nesting).
+        data = parse_json(self.text, source=self.path, what="tokenizer.json", max_depth=None)
+        return check_field(data.get("model") or {}, dict, source=self.path, field="model", what="tokenizer.json")
 
 
 def _family_model(family: str, tokenizer_json: TokenizerJson, kwargs: dict[str, Any]) -> Any:

@@ -7,7 +7,6 @@ family the reference ``AutoTokenizer`` would, and builds the backend through ``c
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from tokenizers import AddedToken
 
-from ..configuration import read_json_object
 from ..hub import pop_hub_kwargs, resolve
+from ..jsonfile import check_field, read_json, type_name
 from . import converters as conv
 from .chat import read_chat_templates
 from .constants import (
@@ -32,12 +31,67 @@ if TYPE_CHECKING:
     from .tokenizer import Tokenizer
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{str(path)!r} is not valid JSON: {err}") from err
+_ADDED_TOKEN_FLAGS = ("single_word", "lstrip", "rstrip", "normalized", "special")
+
+
+def _check_token(value: Any, path: Path, field: str, what: str) -> None:
+    """A special token as a file spells it: a string, or an AddedToken-like object (``content`` + flags)."""
+    if value is None or isinstance(value, str):
+        return
+    if not isinstance(value, dict):
+        raise ValueError(  # noqa: TRY004 - bad file content, not a bad argument
+            f"{what} {str(path)!r}: {field} must be a token (a string or an AddedToken-like object with a "
+            f"'content' string), got {type_name(value)} {value!r:.80}"
+        )
+    check_field(value.get("content"), str, source=path, field=f"{field}['content']", what=what)
+    for key, flag in value.items():
+        if key in _ADDED_TOKEN_FLAGS:
+            check_field(flag, bool, source=path, field=f"{field}[{key!r}]", what=what)
+        elif key not in ("content", "__type"):
+            raise ValueError(f"{what} {str(path)!r}: {field} has the key {key!r}, which an AddedToken does not take")
+
+
+def _check_special_tokens(data: dict[str, Any], path: Path, what: str) -> None:
+    """The token fields of tokenizer_config.json / special_tokens_map.json have the types loading needs."""
+    for key in SPECIAL_TOKENS_ATTRIBUTES:
+        if key in data:
+            _check_token(data[key], path, key, what)
+    for key in ("additional_special_tokens", "extra_special_tokens"):
+        tokens = data.get(key)
+        if tokens is None:
+            continue
+        check_field(tokens, (list, dict), source=path, field=key, what=what)
+        for name, token in (tokens.items() if isinstance(tokens, dict) else enumerate(tokens)):
+            _check_token(token, path, f"{key}[{name!r}]", what)
+    decoder = data.get("added_tokens_decoder")
+    if decoder is not None:
+        check_field(decoder, dict, source=path, field="added_tokens_decoder", what=what)
+        for index, token in decoder.items():
+            field = f"added_tokens_decoder[{index!r}]"
+            if not str(index).strip().isdigit():
+                raise ValueError(f"{what} {str(path)!r}: {field}: the keys must be token ids (integers)")
+            check_field(token, dict, source=path, field=field, what=what)
+            _check_token(token, path, field, what)
+
+
+def _read_tokenizer_config(path: Path) -> dict[str, Any]:
+    data = read_json(path, what="tokenizer config")
+    _check_special_tokens(data, path, "tokenizer config")
+    return data
+
+
+def _read_special_tokens_map(path: Path) -> dict[str, Any]:
+    data = read_json(path, what="special tokens map")
+    _check_special_tokens(data, path, "special tokens map")
+    return data
+
+
+def _read_added_tokens(path: Path) -> dict[str, int]:
+    """``added_tokens.json``: token text -> id."""
+    data = read_json(path, what="added tokens file")
+    for content, index in data.items():
+        check_field(index, int, source=path, field=f"the id of {content!r}", what="added tokens file")
+    return data
 
 
 def _added_token_from(value: Any) -> Any:
@@ -94,7 +148,7 @@ class LoadingMixin:
         ckpt = resolve(pretrained_model_name_or_path, **hub_kwargs)
 
         config_path = ckpt.get(TOKENIZER_CONFIG_FILE)
-        tok_config = read_json_object(config_path) if config_path is not None else {}
+        tok_config = _read_tokenizer_config(config_path) if config_path is not None else {}
         json_path = ckpt.get(TOKENIZER_FILE)
         tokenizer_json = conv.TokenizerJson.read(json_path) if json_path is not None else None
 
@@ -118,8 +172,8 @@ class LoadingMixin:
             else:
                 model_config_path = ckpt.get("config.json")
                 if model_config_path is not None:
-                    model_json = _read_json(model_config_path)
-                    if isinstance(model_json, dict):
+                    model_json = read_json(model_config_path, what="config")
+                    if model_json:
                         model_type = model_json.get("model_type")
                         hub_class = hub_class or model_json.get("tokenizer_class")
             family = resolve_family(hub_class, model_type, tokenizer_json)
@@ -222,7 +276,7 @@ class LoadingMixin:
         else:
             map_path = ckpt.get(SPECIAL_TOKENS_MAP_FILE)
             if map_path is not None:
-                special_map = _read_json(map_path)
+                special_map = _read_special_tokens_map(map_path)
                 for key, value in (special_map or {}).items():
                     if user_kwargs.get(key):
                         continue
@@ -242,7 +296,7 @@ class LoadingMixin:
                 specials = {str(init_kwargs[k]) for k in SPECIAL_TOKENS_ATTRIBUTES if init_kwargs.get(k)}
                 extras = init_kwargs.get("extra_special_tokens") or []
                 specials.update(str(t) for t in (extras.values() if isinstance(extras, dict) else extras))
-                for content, index in _read_json(added_path).items():
+                for content, index in _read_added_tokens(added_path).items():
                     special = content in specials
                     token = AddedToken(
                         content, rstrip=False, lstrip=False, normalized=not special, special=special

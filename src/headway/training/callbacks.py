@@ -67,7 +67,9 @@ class TrainerState:
 
     @classmethod
     def load_from_json(cls, json_path: str | Path) -> TrainerState:
-        data = json.loads(Path(json_path).read_text(encoding="utf-8"))
+        from headway.jsonfile import read_json
+
+        data = read_json(json_path, what="trainer state")
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
