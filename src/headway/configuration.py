@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,92 @@ def _int_keys(mapping: dict | None) -> dict[int, str] | None:
     return None if mapping is None else {int(k): v for k, v in mapping.items()}
 
 
+# Checked wherever a family has the field (each family's own spellings included), so that a bad
+# config.json fails when read, naming the field, rather than as a hang, a huge allocation, NaN or an
+# internal error while the model is built or run. A field whose default is None may also be None.
+_POSITIVE_INT_FIELDS = (
+    "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+    "intermediate_size", "max_position_embeddings", "head_dim", "embedding_size", "attention_head_size",
+    "pooler_hidden_size", "n_embd", "n_layer", "n_head", "n_positions", "n_inner", "dim", "hidden_dim",
+    "n_layers", "n_heads",
+)
+_NON_NEGATIVE_INT_FIELDS = ("type_vocab_size",)
+_EPSILON_FIELDS = ("layer_norm_eps", "rms_norm_eps", "layer_norm_epsilon", "norm_eps")
+_DROPOUT_SUFFIXES = ("dropout", "dropout_prob", "pdrop")
+# num_labels above this is refused before its id2label names are made (10**9 of them would not fit).
+MAX_NUM_LABELS = 1 << 20
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_fields(config: PretrainedConfig) -> None:
+    """Raise a ValueError naming the first field whose value the model cannot be built or run with."""
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    for name, default in defaults.items():
+        value = getattr(config, name)
+        if value is None and default is None:
+            continue
+        if name in _POSITIVE_INT_FIELDS and not (_is_int(value) and value > 0):
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if name in _NON_NEGATIVE_INT_FIELDS and not (_is_int(value) and value >= 0):
+            raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+        if name in _EPSILON_FIELDS and not (_is_real(value) and 0 < value < math.inf):
+            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        if name.endswith(_DROPOUT_SUFFIXES) and not (_is_real(value) and 0 <= value <= 1):
+            raise ValueError(f"{name} must be a probability between 0 and 1, got {value!r}")
+    vocab_size = getattr(config, "vocab_size", None)
+    for name in defaults:
+        if name.endswith("_token_id"):
+            _check_token_id(name, getattr(config, name), vocab_size)
+
+
+def _check_token_id(name: str, value: Any, vocab_size: int | None) -> None:
+    """A token id is None, -1 (which several Hub configs use for "none"; the reference loads them) or an
+    int >= 0. Past the vocabulary, ``pad_token_id`` is refused (it is the embedding's padding row); the
+    others only warn, as in the reference: a family's default (GPT-2's 50256) in a small test config is
+    common, and matters only once generation uses it."""
+    for token_id in value if isinstance(value, list) and name == "eos_token_id" else [value]:
+        if token_id is None or token_id == -1 and _is_int(token_id):
+            continue
+        allowed = f"0 to {vocab_size - 1} (vocab_size {vocab_size})" if vocab_size else "a token id >= 0"
+        if not _is_int(token_id) or token_id < 0 or (
+            name == "pad_token_id" and vocab_size is not None and token_id >= vocab_size
+        ):
+            raise ValueError(f"{name} must be None or a token id from {allowed}, got {value!r}")
+        if vocab_size is not None and token_id >= vocab_size:
+            logger.warning("%s %r is outside the vocabulary (%s): it cannot be generated or embedded",
+                           name, value, allowed)
+
+
+def _label_maps(id2label: Any, label2id: Any) -> tuple[dict[int, str] | None, dict[str, int] | None]:
+    """``id2label`` with int keys and ``label2id`` with int values; a ValueError naming a bad entry."""
+    if id2label is not None:
+        if not isinstance(id2label, dict):
+            raise ValueError(f"id2label must be a dict of label id -> name, got {type(id2label).__name__}")
+        for key, label in id2label.items():
+            if not (_is_int(key) or isinstance(key, str) and key.strip().lstrip("-").isdigit()):
+                raise ValueError(f"id2label keys must be ints (or strings of ints), got {key!r}")
+            if not isinstance(label, str):
+                raise ValueError(f"id2label values must be label names (str), got {label!r} for id {key!r}")  # noqa: TRY004
+        id2label = _int_keys(id2label)
+    if label2id is not None:
+        if not isinstance(label2id, dict):
+            raise ValueError(f"label2id must be a dict of label name -> id, got {type(label2id).__name__}")
+        for label, key in label2id.items():
+            if not isinstance(label, str):
+                raise ValueError(f"label2id keys must be label names (str), got {label!r}")  # noqa: TRY004
+            if not (_is_int(key) or isinstance(key, str) and key.strip().lstrip("-").isdigit()):
+                raise ValueError(f"label2id values must be ints, got {key!r} for label {label!r}")
+        label2id = {label: int(key) for label, key in label2id.items()}
+    return id2label, label2id
+
+
 @config_class
 class PretrainedConfig:
     """Fields shared by every model (the reference's names and defaults)."""
@@ -101,13 +188,12 @@ class PretrainedConfig:
     )
 
     def __post_init__(self) -> None:
-        self.id2label = _int_keys(self.id2label)
+        _check_fields(self)
+        self.id2label, self.label2id = _label_maps(self.id2label, self.label2id)
         if self.id2label is None:
             self.id2label = {i: f"LABEL_{i}" for i in range(2)}
         if self.label2id is None:
             self.label2id = {label: i for i, label in self.id2label.items()}
-        else:
-            self.label2id = {k: int(v) for k, v in self.label2id.items()}
         if self.problem_type is not None and self.problem_type not in self._PROBLEM_TYPES:
             raise ValueError(f"problem_type must be one of {self._PROBLEM_TYPES} or None, got {self.problem_type!r}")
         if self.dtype is not None and not isinstance(self.dtype, str):
@@ -120,8 +206,8 @@ class PretrainedConfig:
 
     @num_labels.setter
     def num_labels(self, n: int) -> None:
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"num_labels must be a positive int, got {n!r}")
+        if not _is_int(n) or not 1 <= n <= MAX_NUM_LABELS:
+            raise ValueError(f"num_labels must be a positive int of at most {MAX_NUM_LABELS}, got {n!r}")
         if self.id2label is None or len(self.id2label) != n:
             self.id2label = {i: f"LABEL_{i}" for i in range(n)}
             self.label2id = {label: i for i, label in self.id2label.items()}

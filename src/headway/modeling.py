@@ -35,6 +35,57 @@ M = TypeVar("M", bound="PreTrainedModel")
 # from_pretrained keywords accepted for compatibility that change nothing here.
 _IGNORED_LOAD_KWARGS = ("low_cpu_mem_usage", "attn_implementation", "_fast_init", "offload_folder", "variant")
 
+def estimated_parameter_count(config: PretrainedConfig) -> int:
+    """About how many parameters a model of ``config`` has, from its sizes alone (nothing is built).
+
+    Embeddings (tokens, token types, and learned positions where the family has no rotary ones), per
+    layer four hidden x hidden attention projections and two hidden x intermediate feed-forward ones,
+    an untied output embedding and a classifier. It stays under the true count for the families here
+    (grouped key/value heads are offset by the third matrix of gated feed-forwards), so a model it refuses
+    really does not fit.
+    """
+    hidden = getattr(config, "hidden_size", 0) or 0
+    layers = getattr(config, "num_hidden_layers", 0) or 0
+    vocab = getattr(config, "vocab_size", 0) or 0
+    inner = next(
+        (v for v in (getattr(config, k, None) for k in ("intermediate_size", "n_inner", "hidden_dim")) if v),
+        4 * hidden,
+    )
+    rows = vocab + (getattr(config, "type_vocab_size", 0) or 0)
+    if getattr(config, "rope_parameters", None) is None:
+        rows += getattr(config, "max_position_embeddings", 0) or 0
+    if not getattr(config, "tie_word_embeddings", True):
+        rows += vocab
+    return rows * hidden + layers * (4 * hidden * hidden + 2 * hidden * inner) + config.num_labels * hidden
+
+
+def _machine_memory() -> int:
+    """Bytes of memory on this machine (0 where unknown)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def check_model_fits(config: PretrainedConfig) -> None:
+    """Refuse, before anything is built, a config whose parameters alone (at 2 bytes each, the smallest
+    dtype headway loads) exceed this machine's memory and its GPUs' together: a size such as
+    ``num_hidden_layers=10**7`` would otherwise hang building layers or fail deep inside an allocation."""
+    needed = 2 * estimated_parameter_count(config)
+    available = _machine_memory()
+    if available == 0 or needed <= available:
+        return
+    if torch.cuda.is_available():  # queried only for a model larger than the machine's memory
+        available += sum(torch.cuda.get_device_properties(i).total_memory for i in range(torch.cuda.device_count()))
+    if needed > available:
+        raise ValueError(
+            f"{type(config).__name__} describes a model of about {needed / 2:.3g} parameters "
+            f"(hidden_size={config.hidden_size}, num_hidden_layers={config.num_hidden_layers}, "
+            f"vocab_size={getattr(config, 'vocab_size', None)}, num_labels={config.num_labels}), at least "
+            f"{needed / 2**30:.3g} GiB, more than the {available / 2**30:.3g} GiB of memory this machine has"
+        )
+
+
 _DTYPES = {
     "float32": torch.float32,
     "float": torch.float32,
@@ -98,6 +149,7 @@ class PreTrainedModel(nn.Module):
             raise TypeError(
                 f"{type(self).__name__} expects a {self.config_class.__name__}, got {type(config).__name__}"
             )
+        check_model_fits(config)
         super().__init__()
         self.config = config
         # A plain attribute, as in the reference: peft reads it from the instance's __dict__ to record the

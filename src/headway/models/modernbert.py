@@ -99,6 +99,10 @@ class ModernBertConfig(PretrainedConfig):
                 f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
                 f"({self.num_attention_heads})"
             )
+        if not isinstance(self.local_attention, int) or isinstance(self.local_attention, bool) or (
+            self.local_attention < 2
+        ):
+            raise ValueError(f"local_attention (the sliding window) must be an int >= 2, got {self.local_attention!r}")
         if self.classifier_pooling not in ("cls", "mean"):
             raise ValueError(f"classifier_pooling must be 'cls' or 'mean', got {self.classifier_pooling!r}")
 
@@ -117,6 +121,14 @@ class ModernBertConfig(PretrainedConfig):
         return out
 
 
+def _names_of(layer_types: list) -> set:
+    """The distinct entries of ``layer_types`` (a set, fast for any number of layers)."""
+    try:
+        return set(layer_types)
+    except TypeError:  # an unhashable entry: not a layer type
+        return {None}
+
+
 def _read_older_keys(init):
     """Wrap the config's ``__init__`` to read the older spellings, as the reference does.
 
@@ -128,13 +140,17 @@ def _read_older_keys(init):
     @functools.wraps(init)
     def __init__(self: ModernBertConfig, **kwargs: Any) -> None:
         every_n = kwargs.get("global_attn_every_n_layers", 3)  # left in kwargs: kept as an attribute
+        if not isinstance(every_n, int) or isinstance(every_n, bool) or every_n < 1:
+            raise ValueError(f"global_attn_every_n_layers must be a positive int, got {every_n!r}")
         thetas = {FULL: kwargs.pop("global_rope_theta", None), SLIDING: kwargs.pop("local_rope_theta", None)}
         rope_scaling = kwargs.pop("rope_scaling", None)
         init(self, **kwargs)
-        if self.layer_types is None:
-            self.layer_types = [SLIDING if i % every_n else FULL for i in range(self.num_hidden_layers)]
+        n = self.num_hidden_layers
+        if self.layer_types is None:  # layer i global when i % every_n == 0, made by repeating one period
+            period = [FULL] + [SLIDING] * (min(every_n, n) - 1)
+            self.layer_types = (period * -(-n // len(period)))[:n]
         self.layer_types = list(self.layer_types)
-        if len(self.layer_types) != self.num_hidden_layers or any(t not in LAYER_TYPES for t in self.layer_types):
+        if len(self.layer_types) != n or not _names_of(self.layer_types) <= set(LAYER_TYPES):
             raise ValueError(
                 f"layer_types must name {self.num_hidden_layers} layers (num_hidden_layers), each one of "
                 f"{LAYER_TYPES}; got {self.layer_types!r}"

@@ -32,14 +32,15 @@ def check_layer_types(config: LlamaConfig) -> None:
     if not config.use_sliding_window:
         config.sliding_window = None
     if config.layer_types is None:
-        config.layer_types = [
-            SLIDING if config.sliding_window is not None and i >= config.max_window_layers else FULL
-            for i in range(config.num_hidden_layers)
-        ]
+        n = config.num_hidden_layers
+        full = n if config.sliding_window is None else max(0, min(n, config.max_window_layers))
+        config.layer_types = [FULL] * full + [SLIDING] * (n - full)  # sliding from max_window_layers on
     config.layer_types = list(config.layer_types)
-    if len(config.layer_types) != config.num_hidden_layers or any(
-        t not in (FULL, SLIDING) for t in config.layer_types
-    ):
+    try:
+        known = set(config.layer_types) <= {FULL, SLIDING}
+    except TypeError:  # an unhashable entry: not a layer type
+        known = False
+    if len(config.layer_types) != config.num_hidden_layers or not known:
         raise ValueError(
             f"layer_types must name {config.num_hidden_layers} layers (num_hidden_layers), each one of "
             f"{(FULL, SLIDING)}; got {config.layer_types!r}"
