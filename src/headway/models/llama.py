@@ -18,14 +18,13 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from headway.configuration import PretrainedConfig, config_class
 from headway.generation.cache import DynamicCache, as_cache
 from headway.generation.generate import GenerationMixin
 from headway.losses import causal_lm_loss
 from headway.modeling import PreTrainedModel
-from headway.models.encoder import check_one_input, check_token_ids, output_flags
+from headway.models.encoder import check_one_input, check_token_ids, output_flags, run_layers
 from headway.models.heads import (
     QuestionAnswering,
     ScoreHead,
@@ -236,8 +235,9 @@ class LlamaDecoderLayer(nn.Module):
     attention_class: ClassVar[type[LlamaAttention]] = LlamaAttention
     norm_class: ClassVar[type[nn.Module]] = LlamaRMSNorm
 
-    def __init__(self, config: LlamaConfig, layer_idx: int) -> None:
+    def __init__(self, config: LlamaConfig, layer_idx: int, window: int | None = None) -> None:
         super().__init__()
+        self.window = window  # how many recent keys a query sees (sliding-window layers), None for all
         self.self_attn = self.attention_class(config, layer_idx)
         self.mlp = LlamaMLP(config)
         self.input_layernorm = self.norm_class(config.hidden_size, eps=config.rms_norm_eps)
@@ -246,13 +246,16 @@ class LlamaDecoderLayer(nn.Module):
     def forward(
         self,
         hidden_states: Tensor,
-        mask: Tensor | None,
+        masks: dict[int | None, Tensor | None],
+        output_attentions: bool = False,
+        *,
         position_embeddings: tuple[Tensor, Tensor],
         cache: DynamicCache | None = None,
-        output_attentions: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
+        """``masks`` holds the forward's mask per window; the layer takes its own window's."""
+        normed = self.input_layernorm(hidden_states)
         attended, weights = self.self_attn(
-            self.input_layernorm(hidden_states), mask, position_embeddings, cache, output_attentions
+            normed, masks[self.window], position_embeddings, cache, output_attentions
         )
         hidden_states = hidden_states + attended
         hidden_states = hidden_states + self.mlp(self.post_attention_layernorm(hidden_states))
@@ -279,12 +282,14 @@ class LlamaModel(LlamaPreTrainedModel):
         super().__init__(config)
         self.padding_idx = config.pad_token_id
         self.embed_tokens = Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
-        self.layers = nn.ModuleList(self.layer_class(config, i) for i in range(config.num_hidden_layers))
+        self.layer_windows = config.layer_windows()
+        self.layers = nn.ModuleList(
+            self.layer_class(config, i, window) for i, window in enumerate(self.layer_windows)
+        )
         self.norm = self.layer_class.norm_class(config.hidden_size, eps=config.rms_norm_eps)
         self.rotary_emb = RotaryEmbedding(
             config.rope_parameters, config.attention_head_dim, config.max_position_embeddings
         )
-        self.layer_windows = config.layer_windows()
         self.gradient_checkpointing = False
         self.post_init()
 
@@ -346,23 +351,24 @@ class LlamaModel(LlamaPreTrainedModel):
             )
             for window in set(self.layer_windows)
         }
-        all_hidden = [hidden] if output_hidden_states else None
-        all_attentions = [] if output_attentions else None
-        for layer, window in zip(self.layers, self.layer_windows):
-            args = (hidden, masks[window], position_embeddings, cache, output_attentions)
-            hidden, weights = checkpoint(layer, *args, use_reentrant=False) if checkpointing else layer(*args)
-            if all_hidden is not None:
-                all_hidden.append(hidden)
-            if all_attentions is not None:
-                all_attentions.append(weights)
+        hidden, all_hidden, all_attentions = run_layers(
+            self.layers,
+            hidden,
+            masks,
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
+            checkpointing=checkpointing,
+            position_embeddings=position_embeddings,
+            cache=cache,
+        )
         hidden = self.norm(hidden)
-        if all_hidden is not None:
-            all_hidden[-1] = hidden  # the last hidden state is the normalised one, as in the reference
+        if all_hidden is not None:  # the last hidden state is the normalised one, as in the reference
+            all_hidden = (*all_hidden[:-1], hidden)
         return BaseModelOutputWithPast(
             last_hidden_state=hidden,
             past_key_values=cache,
-            hidden_states=tuple(all_hidden) if all_hidden is not None else None,
-            attentions=tuple(all_attentions) if all_attentions is not None else None,
+            hidden_states=all_hidden,
+            attentions=all_attentions,
         )
 
 
