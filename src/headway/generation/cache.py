@@ -161,6 +161,120 @@ class DynamicCache:
         return f"DynamicCache(layers={len(self)}, seq_length={self.get_seq_length()})"
 
 
+class EncoderDecoderCache:
+    """The cache of an encoder-decoder's decoder: its self-attention keys and values, which grow by one
+    position per step, and its cross-attention keys and values over the encoder's output, computed on the
+    decoder's first call and read from then on.
+
+    A cross-attention layer calls ``cross_attention(layer_idx)``: None on the first call (it then computes
+    its keys and values and stores them with ``store_cross_attention``), the stored pair afterwards.
+    ``is_updated`` (layer -> bool) is the reference's name for the same bookkeeping.
+
+    Example::
+
+        cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        out = model(input_ids, decoder_input_ids=start, past_key_values=cache, use_cache=True)
+        out = model(encoder_outputs=enc, decoder_input_ids=next_ids, past_key_values=cache)
+    """
+
+    def __init__(
+        self,
+        self_attention_cache: DynamicCache | None = None,
+        cross_attention_cache: DynamicCache | None = None,
+    ) -> None:
+        self.self_attention_cache = (
+            self_attention_cache if self_attention_cache is not None else DynamicCache()
+        )
+        self.cross_attention_cache = (
+            cross_attention_cache if cross_attention_cache is not None else DynamicCache()
+        )
+        self.is_updated: dict[int, bool] = {i: True for i in range(len(self.cross_attention_cache))}
+
+    def cross_attention(self, layer_idx: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Layer ``layer_idx``'s stored cross-attention (keys, values), or None before they are computed."""
+        return self.cross_attention_cache[layer_idx] if self.is_updated.get(layer_idx) else None
+
+    def store_cross_attention(
+        self, key: torch.Tensor, value: torch.Tensor, layer_idx: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keep layer ``layer_idx``'s cross-attention keys and values (B, heads, S_enc, head_dim)."""
+        self.is_updated[layer_idx] = True
+        return self.cross_attention_cache.update(key, value, layer_idx)
+
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        """Decoder positions cached so far (the self-attention length)."""
+        return self.self_attention_cache.get_seq_length(layer_idx)
+
+    def reserve(self, length: int) -> None:
+        """Room for ``length`` decoder positions in the self-attention cache (see ``DynamicCache``)."""
+        self.self_attention_cache.reserve(length)
+
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+        """Keep the batch rows ``beam_idx`` of both caches (the reference's semantics).
+
+        ``generate`` reorders only ``self_attention_cache``: beams only ever change places within one
+        input, whose beams all hold the same cross-attention keys, so reordering those copies for nothing.
+        """
+        self.self_attention_cache.reorder_cache(beam_idx)
+        self.cross_attention_cache.reorder_cache(beam_idx)
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self.self_attention_cache.batch_select_indices(indices)
+        self.cross_attention_cache.batch_select_indices(indices)
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        self.self_attention_cache.batch_repeat_interleave(repeats)
+        self.cross_attention_cache.batch_repeat_interleave(repeats)
+
+    def crop(self, max_length: int) -> None:
+        self.self_attention_cache.crop(max_length)
+
+    def __len__(self) -> int:
+        return len(self.self_attention_cache)
+
+    def __getitem__(self, layer_idx: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(self keys, self values, cross keys, cross values) of layer ``layer_idx``, as the reference."""
+        cross = self.cross_attention(layer_idx) if layer_idx < len(self.cross_attention_cache) else None
+        return (*self.self_attention_cache[layer_idx], *(cross or (None, None)))
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def to_legacy_cache(self) -> tuple[tuple[torch.Tensor, ...], ...]:
+        """((self keys, self values, cross keys, cross values) per layer), each a contiguous copy."""
+        return tuple(tuple(t.contiguous() for t in layer if t is not None) for layer in self)
+
+    @classmethod
+    def from_legacy_cache(cls, past: Iterable[tuple[torch.Tensor, ...]] | None) -> EncoderDecoderCache:
+        cache = cls()
+        for layer_idx, layer in enumerate(past or ()):
+            cache.self_attention_cache.update(layer[0], layer[1], layer_idx)
+            if len(layer) > 2:
+                cache.store_cross_attention(layer[2], layer[3], layer_idx)
+        return cache
+
+    def __repr__(self) -> str:
+        return f"EncoderDecoderCache(layers={len(self)}, seq_length={self.get_seq_length()})"
+
+
+def as_encoder_decoder_cache(past_key_values: object, use_cache: bool) -> EncoderDecoderCache | None:
+    """What an encoder-decoder's decoder holds as its cache: the given one, one built from legacy 4-tuples
+    (or from a lone ``DynamicCache`` of self-attention), a new one when ``use_cache``, or None."""
+    if past_key_values is None:
+        return EncoderDecoderCache() if use_cache else None
+    if isinstance(past_key_values, EncoderDecoderCache):
+        return past_key_values
+    if isinstance(past_key_values, DynamicCache):
+        return EncoderDecoderCache(past_key_values, DynamicCache())
+    if isinstance(past_key_values, (tuple, list)):
+        return EncoderDecoderCache.from_legacy_cache(past_key_values)
+    raise TypeError(
+        f"past_key_values must be an EncoderDecoderCache or a tuple of 4 tensors per layer, "
+        f"got {type(past_key_values).__name__}"
+    )
+
+
 def as_cache(past_key_values: object, use_cache: bool) -> DynamicCache | None:
     """What a decoder's forward holds as its cache: the given cache, one built from legacy tuples, a new
     one when ``use_cache`` and none was given, or None."""
@@ -176,4 +290,4 @@ def as_cache(past_key_values: object, use_cache: bool) -> DynamicCache | None:
     )
 
 
-__all__ = ["CHUNK", "DynamicCache", "as_cache"]
+__all__ = ["CHUNK", "DynamicCache", "EncoderDecoderCache", "as_cache", "as_encoder_decoder_cache"]
