@@ -29,6 +29,7 @@ MODEL_MAPPING = _task_mapping("model")
 MODEL_FOR_PRETRAINING_MAPPING = _task_mapping("pretraining")
 MODEL_FOR_MASKED_LM_MAPPING = _task_mapping("masked_lm")
 MODEL_FOR_CAUSAL_LM_MAPPING = _task_mapping("causal_lm")
+MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING = _task_mapping("seq2seq_lm")
 MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING = _task_mapping("sequence_classification")
 MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING = _task_mapping("token_classification")
 MODEL_FOR_QUESTION_ANSWERING_MAPPING = _task_mapping("question_answering")
@@ -152,6 +153,10 @@ class AutoModelForMaskedLM(_AutoModel):
 
 class AutoModelForCausalLM(_AutoModel):
     _mapping = MODEL_FOR_CAUSAL_LM_MAPPING
+
+
+class AutoModelForSeq2SeqLM(_AutoModel):
+    _mapping = MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING
 
 
 class AutoModelForPreTraining(_AutoModel):

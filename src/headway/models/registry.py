@@ -11,29 +11,32 @@ from __future__ import annotations
 
 # The tasks a family may offer a class for: the bare model first, then one per Auto class.
 TASKS: tuple[str, ...] = (
-    "model", "pretraining", "masked_lm", "causal_lm", "sequence_classification", "token_classification",
-    "question_answering", "multiple_choice",
+    "model", "pretraining", "masked_lm", "causal_lm", "seq2seq_lm", "sequence_classification",
+    "token_classification", "question_answering", "multiple_choice",
 )
 
 
 class Family:
     """Where a family lives (``headway.models.<module>``), its config class, and its class for each task
-    (None: the family has no such head). A plain class: ``import headway`` builds this table."""
+    (None: the family has no such head), plus ``extra`` public classes no Auto class maps (T5's encoder-only
+    model). A plain class: ``import headway`` builds this table."""
 
-    __slots__ = ("config", "module", *TASKS)
+    __slots__ = ("config", "module", "extra", *TASKS)
 
     def __init__(self, module: str, config: str, model: str, *, pretraining: str | None = None,
-                 masked_lm: str | None = None, causal_lm: str | None = None, sequence_classification: str | None = None,
-                 token_classification: str | None = None, question_answering: str | None = None,
-                 multiple_choice: str | None = None) -> None:
-        self.module, self.config, self.model = module, config, model
+                 masked_lm: str | None = None, causal_lm: str | None = None, seq2seq_lm: str | None = None,
+                 sequence_classification: str | None = None, token_classification: str | None = None,
+                 question_answering: str | None = None, multiple_choice: str | None = None,
+                 extra: tuple[str, ...] = ()) -> None:
+        self.module, self.config, self.model, self.extra = module, config, model, extra
         self.pretraining, self.masked_lm, self.causal_lm = pretraining, masked_lm, causal_lm
+        self.seq2seq_lm = seq2seq_lm
         self.sequence_classification, self.token_classification = sequence_classification, token_classification
         self.question_answering, self.multiple_choice = question_answering, multiple_choice
 
     def class_names(self) -> list[str]:
         """Every class the entry names, the config first."""
-        names = [self.config, *(getattr(self, task) for task in TASKS)]
+        names = [self.config, *(getattr(self, task) for task in TASKS), *self.extra]
         return list(dict.fromkeys(name for name in names if name))
 
     def __repr__(self) -> str:
