@@ -169,6 +169,11 @@ class Seq2SeqModelOutput(ModelOutput):
     encoder_hidden_states: tuple[Tensor, ...] | None = None
     encoder_attentions: tuple[Tensor, ...] | None = None
 
+    # The decoder's, under the names a single-stack model's output has (not fields: not in keys or tuples),
+    # so that code written for those outputs (the shared task heads) reads an encoder-decoder's too.
+    hidden_states = property(lambda self: self.decoder_hidden_states)
+    attentions = property(lambda self: self.decoder_attentions)
+
 
 @dataclass
 class Seq2SeqLMOutput(ModelOutput):
