@@ -15,7 +15,14 @@ from torch import nn
 from headway.configuration import PretrainedConfig, config_class
 from headway.losses import token_classification_loss
 from headway.modeling import PreTrainedModel
-from headway.models.encoder import Encoder, check_length, check_one_input, check_token_ids, run_encoder
+from headway.models.encoder import (
+    Encoder,
+    check_companions,
+    check_index_ranges,
+    check_length,
+    check_one_input,
+    run_encoder,
+)
 from headway.models.heads import (
     MultipleChoice,
     QuestionAnswering,
@@ -81,8 +88,12 @@ class BertEmbeddings(nn.Module):
         position_ids: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
     ) -> Tensor:
+        check_index_ranges(  # one device->host sync for the three
+            ("input_ids", input_ids if inputs_embeds is None else None, self.word_embeddings.num_embeddings),
+            ("token_type_ids", token_type_ids, self.token_type_embeddings.num_embeddings),
+            ("position_ids", position_ids, self.position_embeddings.num_embeddings),
+        )
         if inputs_embeds is None:
-            check_token_ids(input_ids, self.word_embeddings.num_embeddings)
             inputs_embeds = self.word_embeddings(input_ids)
         seq_len = inputs_embeds.shape[1]
         if position_ids is None:
@@ -282,7 +293,8 @@ class BertModel(BertPreTrainedModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
     ) -> BaseModelOutputWithPooling:
-        check_one_input(input_ids, inputs_embeds)
+        shape = check_one_input(input_ids, inputs_embeds, hidden_size=self.config.hidden_size)
+        check_companions(shape, attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids)
         hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
         hidden, all_hidden, all_attentions = run_encoder(
             self.config, self.encoder, hidden, attention_mask,

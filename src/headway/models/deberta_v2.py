@@ -34,9 +34,10 @@ from headway.modeling import PreTrainedModel
 from headway.models.bert import BertIntermediate, BertOutput, BertSelfOutput
 from headway.models.encoder import (
     Encoder,
+    check_companions,
+    check_index_ranges,
     check_length,
     check_one_input,
-    check_token_ids,
     output_flags,
     run_layers,
 )
@@ -224,8 +225,13 @@ class DebertaV2Embeddings(nn.Module):
 
     def forward(self, input_ids: Tensor | None, token_type_ids: Tensor | None, position_ids: Tensor | None,
                 inputs_embeds: Tensor | None, attention_mask: Tensor | None) -> Tensor:
+        checks = [("input_ids", input_ids if inputs_embeds is None else None, self.word_embeddings.num_embeddings)]
+        if self.token_type_embeddings is not None:  # ids a model has no table for are ignored, as in the reference
+            checks.append(("token_type_ids", token_type_ids, self.token_type_embeddings.num_embeddings))
+        if self.position_embeddings is not None:
+            checks.append(("position_ids", position_ids, self.position_embeddings.num_embeddings))
+        check_index_ranges(*checks)  # one device->host sync for all
         if inputs_embeds is None:
-            check_token_ids(input_ids, self.word_embeddings.num_embeddings)
             inputs_embeds = self.word_embeddings(input_ids)
         embeddings = inputs_embeds  # (B, T, embedding_size)
         if self.position_embeddings is not None:
@@ -453,9 +459,8 @@ class DebertaV2Model(DebertaV2PreTrainedModel):
     ) -> BaseModelOutput:
         """Encode ``input_ids`` (B, T) or ``inputs_embeds`` (B, T, embedding_size); ``attention_mask``
         (B, T) marks real tokens with 1 and padding with 0."""
-        check_one_input(input_ids, inputs_embeds)
-        if attention_mask is not None and attention_mask.dim() != 2:
-            raise ValueError(f"attention_mask must have shape (batch, seq_len), got {tuple(attention_mask.shape)}")
+        shape = check_one_input(input_ids, inputs_embeds, hidden_size=self.config.embedding_size)
+        check_companions(shape, attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids)
         output_attentions, output_hidden_states = output_flags(self.config, output_attentions, output_hidden_states)
         hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds, attention_mask)
         hidden, all_hidden, all_attentions = self.encoder(

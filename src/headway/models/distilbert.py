@@ -17,7 +17,14 @@ from torch import nn
 from headway.configuration import PretrainedConfig, config_class
 from headway.losses import token_classification_loss
 from headway.modeling import PreTrainedModel
-from headway.models.encoder import Encoder, check_length, check_one_input, check_token_ids, run_encoder
+from headway.models.encoder import (
+    Encoder,
+    check_companions,
+    check_index_ranges,
+    check_length,
+    check_one_input,
+    run_encoder,
+)
 from headway.models.heads import (
     MultipleChoice,
     QuestionAnswering,
@@ -112,8 +119,11 @@ class Embeddings(nn.Module):
 
     def forward(self, input_ids: Tensor | None = None, inputs_embeds: Tensor | None = None,
                 position_ids: Tensor | None = None) -> Tensor:
+        check_index_ranges(  # one device->host sync for both
+            ("input_ids", input_ids, self.word_embeddings.num_embeddings),
+            ("position_ids", position_ids, self.position_embeddings.num_embeddings),
+        )
         if input_ids is not None:
-            check_token_ids(input_ids, self.word_embeddings.num_embeddings)
             inputs_embeds = self.word_embeddings(input_ids)  # (B, T, dim)
         seq_len = inputs_embeds.shape[1]
         if position_ids is None:
@@ -233,7 +243,8 @@ class DistilBertModel(DistilBertPreTrainedModel):
         return_dict: bool | None = None,
     ) -> BaseModelOutput:
         """``token_type_ids`` is accepted and ignored, as the reference does (DistilBERT has no segments)."""
-        check_one_input(input_ids, inputs_embeds)
+        shape = check_one_input(input_ids, inputs_embeds, hidden_size=self.config.dim)
+        check_companions(shape, attention_mask=attention_mask, position_ids=position_ids)
         hidden = self.embeddings(input_ids, inputs_embeds, position_ids)
         hidden, all_hidden, all_attentions = run_encoder(
             self.config, self.transformer, hidden, attention_mask,

@@ -33,7 +33,14 @@ from headway.generation.cache import DynamicCache, as_cache
 from headway.generation.generate import GenerationMixin
 from headway.losses import causal_lm_loss
 from headway.modeling import PreTrainedModel
-from headway.models.encoder import check_length, check_one_input, check_token_ids, output_flags, run_layers
+from headway.models.encoder import (
+    check_companions,
+    check_index_ranges,
+    check_length,
+    check_one_input,
+    output_flags,
+    run_layers,
+)
 from headway.models.heads import (
     QuestionAnswering,
     ScoreHead,
@@ -356,7 +363,7 @@ class GPT2Model(GPT2PreTrainedModel):
             cache_position: (T,) positions of the new tokens in the sequence; default
                 ``arange(past, past + T)``.
         """
-        check_one_input(input_ids, inputs_embeds)
+        input_shape = check_one_input(input_ids, inputs_embeds, hidden_size=self.config.n_embd, leading_dims=True)
         if encoder_hidden_states is not None or encoder_attention_mask is not None:
             raise ValueError("GPT2Model has no cross-attention: encoder_hidden_states are not supported")
         output_attentions, output_hidden_states = output_flags(
@@ -370,23 +377,26 @@ class GPT2Model(GPT2PreTrainedModel):
                 logger.warning("use_cache=True is ignored while training with gradient checkpointing")
                 self._warned_cache = True
             use_cache = False
-        if input_ids is not None:
-            check_token_ids(input_ids, self.config.vocab_size)
-            input_shape = input_ids.shape
-            inputs_embeds = self.wte(input_ids.reshape(-1, input_shape[-1]))  # (B, T, hidden)
-        else:
-            input_shape = inputs_embeds.shape[:-1]
-            inputs_embeds = inputs_embeds.reshape(-1, *inputs_embeds.shape[-2:])  # (B, T, hidden)
-        batch, seq_len = inputs_embeds.shape[:2]
-
         cache = as_cache(past_key_values, use_cache)
         past = cache.get_seq_length() if cache is not None else 0
+        check_companions(input_shape, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                         position_ids=position_ids, key_len=past + input_shape[-1])
+        check_index_ranges(  # one device->host sync for the three; token types are embedded by wte
+            ("input_ids", input_ids, self.config.vocab_size),
+            ("token_type_ids", token_type_ids, self.config.vocab_size, "token embedding (wte)"),
+            ("position_ids", position_ids, self.config.n_positions),
+        )
+        if input_ids is not None:
+            inputs_embeds = self.wte(input_ids.reshape(-1, input_shape[-1]))  # (B, T, hidden)
+        else:
+            inputs_embeds = inputs_embeds.reshape(-1, *inputs_embeds.shape[-2:])  # (B, T, hidden)
+        batch, seq_len = inputs_embeds.shape[:2]
         check_length(past + seq_len, self.config.n_positions)
         if cache_position is None:
             cache_position = torch.arange(past, past + seq_len, device=inputs_embeds.device)
         if position_ids is None:
             position_ids = cache_position[None]  # (1, T)
-        hidden = inputs_embeds + self.wpe(position_ids)
+        hidden = inputs_embeds + self.wpe(position_ids.reshape(-1, seq_len))  # (B or 1, T, hidden)
         if token_type_ids is not None:
             hidden = hidden + self.wte(token_type_ids.reshape(-1, seq_len))
         hidden = self.drop(hidden)

@@ -24,7 +24,13 @@ from headway.generation.cache import DynamicCache, as_cache
 from headway.generation.generate import GenerationMixin
 from headway.losses import causal_lm_loss
 from headway.modeling import PreTrainedModel
-from headway.models.encoder import check_one_input, check_token_ids, output_flags, run_layers
+from headway.models.encoder import (
+    check_companions,
+    check_one_input,
+    check_token_ids,
+    output_flags,
+    run_layers,
+)
 from headway.models.heads import (
     QuestionAnswering,
     ScoreHead,
@@ -323,7 +329,7 @@ class LlamaModel(LlamaPreTrainedModel):
                 with gradient checkpointing).
             cache_position: (T,) indices of the new tokens in the sequence; default ``past .. past + T - 1``.
         """
-        check_one_input(input_ids, inputs_embeds)
+        shape = check_one_input(input_ids, inputs_embeds, hidden_size=self.config.hidden_size)
         output_attentions, output_hidden_states = output_flags(
             self.config, output_attentions, output_hidden_states
         )
@@ -337,6 +343,7 @@ class LlamaModel(LlamaPreTrainedModel):
         hidden = inputs_embeds  # (B, T, hidden)
         T = hidden.shape[1]
         past = cache.get_seq_length() if cache is not None else 0
+        check_companions(shape, attention_mask=attention_mask, position_ids=position_ids, key_len=past + T, rotary=True)
         if cache_position is None:
             cache_position = torch.arange(past, past + T, device=hidden.device)
         if position_ids is None:

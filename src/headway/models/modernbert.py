@@ -24,7 +24,14 @@ from torch import nn
 from headway.configuration import PretrainedConfig, config_class
 from headway.losses import token_classification_loss
 from headway.modeling import PreTrainedModel
-from headway.models.encoder import check_length, check_one_input, check_token_ids, output_flags, run_layers
+from headway.models.encoder import (
+    check_companions,
+    check_length,
+    check_one_input,
+    check_token_ids,
+    output_flags,
+    run_layers,
+)
 from headway.models.heads import (
     MultipleChoice,
     QuestionAnswering,
@@ -439,9 +446,10 @@ class ModernBertModel(ModernBertPreTrainedModel):
         return_dict: bool | None = None,
     ) -> BaseModelOutput:
         """``token_type_ids`` is accepted and ignored, as the reference does: ModernBERT has no segments."""
-        check_one_input(input_ids, inputs_embeds)
+        shape = check_one_input(input_ids, inputs_embeds, hidden_size=self.config.hidden_size)
+        check_companions(shape, attention_mask=attention_mask, position_ids=position_ids, rotary=True)
         output_attentions, output_hidden_states = output_flags(self.config, output_attentions, output_hidden_states)
-        seq_len = (input_ids if input_ids is not None else inputs_embeds).shape[1]
+        seq_len = shape[1]
         check_length(seq_len, self.config.max_position_embeddings)
         hidden = self.embeddings(input_ids, inputs_embeds)
         if position_ids is None:

@@ -18,7 +18,7 @@ from headway.configuration import PretrainedConfig, config_class
 from headway.losses import token_classification_loss
 from headway.modeling import PreTrainedModel
 from headway.models.bert import BertEncoder, BertLayer, BertPooler
-from headway.models.encoder import check_one_input, check_token_ids, run_encoder
+from headway.models.encoder import check_companions, check_index_ranges, check_one_input, run_encoder
 from headway.models.heads import MultipleChoice, QuestionAnswering, TokenClassification
 from headway.models.roberta import ClassificationHeadOnFirstToken, RobertaLMHead, position_ids_from_input_ids
 from headway.nn.attention import attention
@@ -102,8 +102,11 @@ class MPNetEmbeddings(nn.Module):
 
     def forward(self, input_ids: Tensor | None = None, position_ids: Tensor | None = None,
                 inputs_embeds: Tensor | None = None) -> Tensor:
+        check_index_ranges(  # one device->host sync for both
+            ("input_ids", input_ids if inputs_embeds is None else None, self.word_embeddings.num_embeddings),
+            ("position_ids", position_ids, self.position_embeddings.num_embeddings),
+        )
         if inputs_embeds is None:
-            check_token_ids(input_ids, self.word_embeddings.num_embeddings)
             inputs_embeds = self.word_embeddings(input_ids)
         B, T = inputs_embeds.shape[:2]
         if position_ids is None:
@@ -235,7 +238,8 @@ class MPNetModel(MPNetPreTrainedModel):
         return_dict: bool | None = None,
     ) -> BaseModelOutputWithPooling:
         """``token_type_ids`` is accepted and ignored: MPNet has no segment embeddings."""
-        check_one_input(input_ids, inputs_embeds)
+        shape = check_one_input(input_ids, inputs_embeds, hidden_size=self.config.hidden_size)
+        check_companions(shape, attention_mask=attention_mask, position_ids=position_ids)
         hidden = self.embeddings(input_ids, position_ids, inputs_embeds)
         hidden, all_hidden, all_attentions = run_encoder(
             self.config, self.encoder, hidden, attention_mask,

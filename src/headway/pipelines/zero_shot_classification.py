@@ -8,6 +8,8 @@ labels sorted by score, as the reference.
 from __future__ import annotations
 
 import logging
+import re
+import string
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,7 @@ from headway.pipelines.base import Feature, Pipeline
 logger = logging.getLogger(__name__)
 
 DEFAULT_TEMPLATE = "This example is {}."
+MAX_TEMPLATE_WIDTH = 10_000  # widest format spec a hypothesis_template may ask for ("{:>20}")
 
 
 class ZeroShotClassificationPipeline(Pipeline):
@@ -62,13 +65,7 @@ class ZeroShotClassificationPipeline(Pipeline):
         if candidate_labels is not None:
             pre["candidate_labels"] = _parse_labels(candidate_labels)
         if hypothesis_template is not None:
-            if not isinstance(hypothesis_template, str) or hypothesis_template.format("x") == hypothesis_template:
-                raise ValueError(
-                    f'The provided hypothesis_template "{hypothesis_template}" was not able to be formatted with the '
-                    "target labels. Make sure the passed template includes formatting syntax such as {} where the "
-                    "label should go."
-                )
-            pre["hypothesis_template"] = hypothesis_template
+            pre["hypothesis_template"] = _check_template(hypothesis_template)
         post = {"multi_label": bool(multi_label)} if multi_label is not None else {}
         return pre, {}, post
 
@@ -85,7 +82,10 @@ class ZeroShotClassificationPipeline(Pipeline):
         return super().__call__(sequences, **kwargs)
 
     def preprocess(
-        self, inputs: list[str], candidate_labels: list[str] | None = None, hypothesis_template: str = DEFAULT_TEMPLATE
+        self,
+        inputs: list[str],
+        candidate_labels: list[str] | None = None,
+        hypothesis_template: str = DEFAULT_TEMPLATE,
     ) -> list[list[Feature]]:
         labels = candidate_labels or []
         premises = [text for text in inputs for _ in labels]
@@ -114,7 +114,9 @@ class ZeroShotClassificationPipeline(Pipeline):
     def _forward(self, model_inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {"logits": self.model(**model_inputs).logits}  # (B, num_labels)
 
-    def postprocess(self, outputs: dict[str, torch.Tensor], features: list[Feature], **params: Any) -> list[Any]:
+    def postprocess(
+        self, outputs: dict[str, torch.Tensor], features: list[Feature], **params: Any
+    ) -> list[Any]:
         logits = outputs["logits"].float().numpy()  # one conversion for the batch
         return [(feature.meta, row) for feature, row in zip(features, logits)]
 
@@ -131,7 +133,36 @@ class ZeroShotClassificationPipeline(Pipeline):
             entail = logits[..., self.entailment_id]
             scores = np.exp(entail) / np.exp(entail).sum(-1, keepdims=True)
         order = list(reversed(scores[0].argsort()))
-        return {"sequence": rows[0][0]["sequence"], "labels": [labels[i] for i in order], "scores": scores[0, order].tolist()}
+        return {
+            "sequence": rows[0][0]["sequence"],
+            "labels": [labels[i] for i in order],
+            "scores": scores[0, order].tolist(),
+        }
+
+
+def _check_template(template: Any) -> str:
+    """``template`` if it is a str that ``template.format(label)`` fills with the label, and only with it."""
+    if not isinstance(template, str):
+        raise TypeError(
+            f"hypothesis_template must be a str with {{}} where the label goes, got {template!r:.80}"
+        )
+    try:
+        for _, _, spec, _ in string.Formatter().parse(template):  # a width of 10**12 would fill the memory
+            if spec and max(map(int, re.findall(r"\d+", spec)), default=0) > MAX_TEMPLATE_WIDTH:
+                raise ValueError(f"format spec {spec!r} is wider than {MAX_TEMPLATE_WIDTH} characters")
+        # Two distinct labels must give two distinct hypotheses: the label has to appear in the text.
+        filled = {template.format(label) for label in ("\x00a", "\x00b")}
+    except (IndexError, KeyError, ValueError, AttributeError, TypeError) as err:
+        raise ValueError(
+            f"hypothesis_template {template!r:.80} cannot be formatted with one label ({type(err).__name__}: "
+            f"{err}); write {{}} once where the label goes, and double any other brace ({{{{ or }}}})"
+        ) from None
+    if len(filled) != 2:
+        raise ValueError(
+            f'The provided hypothesis_template "{template}" was not able to be formatted with the target labels. '
+            "Make sure the passed template includes formatting syntax such as {} where the label should go."
+        )
+    return template
 
 
 def _parse_labels(labels: Any) -> list[str]:
