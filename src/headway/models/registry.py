@@ -142,6 +142,12 @@ FAMILIES: dict[str, Family] = {
         token_classification="Qwen3ForTokenClassification",
         question_answering="Qwen3ForQuestionAnswering",
     ),
+    "bart": Family(
+        "bart", "BartConfig", "BartModel",
+        seq2seq_lm="BartForConditionalGeneration",
+        sequence_classification="BartForSequenceClassification",
+        question_answering="BartForQuestionAnswering",
+    ),
 }
 
 
