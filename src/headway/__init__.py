@@ -167,6 +167,13 @@ if TYPE_CHECKING:  # for type checkers and editors: every public name (tests/tes
     )
     from headway.generation.streamers import BaseStreamer, TextIteratorStreamer, TextStreamer
     from headway.modeling import PreTrainedModel
+    from headway.models.bart import (
+        BartConfig,
+        BartForConditionalGeneration,
+        BartForQuestionAnswering,
+        BartForSequenceClassification,
+        BartModel,
+    )
     from headway.models.bert import (
         BertConfig,
         BertForMaskedLM,
