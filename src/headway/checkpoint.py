@@ -2,8 +2,8 @@
 
 safetensors first (one file or shards listed in ``*.index.json``), opened lazily so that a tensor is
 only read when the model asks for it. PyTorch ``.bin`` files are read only through
-``torch.load(weights_only=True)``, which refuses pickled code. Every write goes to a temporary name in
-the same folder and is renamed into place, so a crash never leaves a half-written file.
+``torch.load(weights_only=True)``, which refuses pickled code. Writes go through ``headway.atomic``:
+a save stages its files in a hidden folder and swaps the whole folder into place.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .atomic import atomic_path, atomic_write_text, save_folder, staged_folder
 from .jsonfile import parse_json, read_json, type_name
 
 if TYPE_CHECKING:
@@ -30,49 +29,6 @@ SAFE_WEIGHTS_NAME = "model.safetensors"
 SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
 WEIGHTS_NAME = "pytorch_model.bin"
 WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json"
-
-
-# -- atomic writes ----------------------------------------------------------------------------------
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success it replaces ``path`` in one rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
-def save_folder(save_directory: str | os.PathLike, *, create: bool = True) -> Path:
-    """The folder a ``save_pretrained`` writes into, created unless ``create=False``.
-
-    Raises:
-        TypeError: ``save_directory`` is not a str or os.PathLike.
-        ValueError: it is empty (which would write into the current directory) or an existing file.
-    """
-    if not isinstance(save_directory, (str, os.PathLike)):
-        raise TypeError(f"save_directory must be a folder path (str or os.PathLike), got {save_directory!r}")
-    if not os.fspath(save_directory):
-        raise ValueError(
-            f"save_directory {save_directory!r} is empty; expected the path of a folder to write into "
-            "(use '.' to mean the current directory)"
-        )
-    folder = Path(save_directory)
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"save_directory {str(folder)!r} is a file, expected a folder")
-    if create:
-        folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 # -- reading ----------------------------------------------------------------------------------------
@@ -222,9 +178,17 @@ def _parse_size(size: int | str) -> int:
 
 
 def save_state_dict(
-    state: dict[str, torch.Tensor], folder: Path, *, max_shard_size: int | str = "5GB"
+    state: dict[str, torch.Tensor], folder: str | os.PathLike, *, max_shard_size: int | str = "5GB"
 ) -> list[Path]:
-    """Write ``state`` as model.safetensors, or as shards plus an index when it exceeds the limit."""
+    """Write ``state`` as model.safetensors, or as shards plus an index when it exceeds the limit.
+
+    The folder is replaced as a whole (``headway.atomic.staged_folder``; inside another save's staging
+    folder the files join that save). Weight files of an earlier save that this one does not rewrite
+    (a different shard count) are not kept; other files of the folder are.
+
+    Returns:
+        The paths written, under ``folder``.
+    """
     from safetensors.torch import save_file
 
     limit = _parse_size(max_shard_size)
@@ -242,21 +206,35 @@ def save_state_dict(
         if len(shards) == 1
         else [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
     )
-    written = []
-    for name, shard in zip(names, shards):
-        with atomic_path(folder / name) as tmp:
-            save_file(shard, str(tmp), metadata={"format": "pt"})
-        written.append(folder / name)
-    if len(shards) > 1:
-        total = sum(t.numel() * t.element_size() for t in state.values())
-        index = {
-            "metadata": {"total_size": total},
-            "weight_map": {key: name for name, shard in zip(names, shards) for key in shard},
-        }
-        atomic_write_text(folder / SAFE_WEIGHTS_INDEX_NAME, json.dumps(index, indent=2, sort_keys=True) + "\n")
-        written.append(folder / SAFE_WEIGHTS_INDEX_NAME)
-    # Only now, with the new files in place, remove what an earlier save left and this one did not write.
-    stale = {folder / SAFE_WEIGHTS_NAME, folder / SAFE_WEIGHTS_INDEX_NAME, *folder.glob("model-*-of-*.safetensors")}
-    for path in stale - set(written):
-        path.unlink(missing_ok=True)
-    return written
+    with staged_folder(folder) as stage:
+        stage.discard(SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, "model-*-of-*.safetensors")
+        # The staging folder is private to this save: files are written there directly.
+        for name, shard in zip(names, shards):
+            save_file(shard, str(stage.path / name), metadata={"format": "pt"})
+        if len(shards) > 1:
+            total = sum(t.numel() * t.element_size() for t in state.values())
+            index = {
+                "metadata": {"total_size": total},
+                "weight_map": {key: name for name, shard in zip(names, shards) for key in shard},
+            }
+            text = json.dumps(index, indent=2, sort_keys=True) + "\n"
+            (stage.path / SAFE_WEIGHTS_INDEX_NAME).write_text(text, encoding="utf-8")
+            names.append(SAFE_WEIGHTS_INDEX_NAME)
+    return [stage.final / name for name in names]
+
+
+__all__ = [
+    "SAFE_WEIGHTS_INDEX_NAME",
+    "SAFE_WEIGHTS_NAME",
+    "WEIGHTS_INDEX_NAME",
+    "WEIGHTS_NAME",
+    "CheckpointError",
+    "LazyStateDict",
+    "atomic_path",
+    "atomic_write_text",
+    "find_weights",
+    "load_state_dict",
+    "save_folder",
+    "save_state_dict",
+    "staged_folder",
+]

@@ -268,10 +268,14 @@ class PretrainedConfig:
 
     # -- files --------------------------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | os.PathLike) -> None:
-        """Write ``config.json`` into ``save_directory`` (created if needed), atomically."""
-        from headway.checkpoint import save_folder
+        """Write ``config.json`` into ``save_directory`` (created if needed); the folder's other files stay.
 
-        self.to_json_file(save_folder(save_directory) / CONFIG_NAME)
+        The folder is replaced as a whole (``headway.atomic.staged_folder``).
+        """
+        from headway.atomic import staged_folder
+
+        with staged_folder(save_directory) as stage:
+            self.to_json_file(stage.path / CONFIG_NAME)
 
     @classmethod
     def from_pretrained(

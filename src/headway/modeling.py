@@ -557,11 +557,14 @@ class PreTrainedModel(nn.Module):
         is_main_process: bool = True,
         **kwargs: Any,
     ) -> None:
-        """Write config.json and model.safetensors (sharded past ``max_shard_size``), atomically.
+        """Write config.json and model.safetensors (sharded past ``max_shard_size``), as a whole.
 
-        Tied weights are written once, under the source name, as the reference does.
+        The files are staged and the folder swapped into place (``headway.atomic``): a reader sees the
+        old checkpoint or the new one, never a mix; files of the folder that this save does not write
+        (a tokenizer, a README) are kept. Tied weights are written once, under the source name, as the
+        reference does.
         """
-        from headway.checkpoint import save_folder, save_state_dict
+        from headway.checkpoint import save_folder, save_state_dict, staged_folder
 
         if not safe_serialization:
             raise ValueError("headway writes safetensors only; safe_serialization=False is not supported")
@@ -570,16 +573,17 @@ class PreTrainedModel(nn.Module):
                 raise ValueError(f"{key} is not supported by save_pretrained; use huggingface_hub to upload")
         if kwargs:
             raise TypeError(f"save_pretrained() got unexpected keyword arguments {sorted(kwargs)}")
-        folder = save_folder(save_directory, create=is_main_process)
+        folder = save_folder(save_directory, create=False)
         if not is_main_process:
             return
         state = dict(state_dict) if state_dict is not None else self._deduplicated_state_dict()
         self.config.architectures = [type(self).__name__]
         self.config.dtype = str(self.dtype).removeprefix("torch.")
-        save_state_dict(state, folder, max_shard_size=max_shard_size)
-        self.config.save_pretrained(folder)
-        if self.can_generate():
-            self.generation_config.save_pretrained(folder)
+        with staged_folder(folder) as stage:
+            save_state_dict(state, stage.path, max_shard_size=max_shard_size)
+            self.config.save_pretrained(stage.path)
+            if self.can_generate():
+                self.generation_config.save_pretrained(stage.path)
 
     def _deduplicated_state_dict(self) -> dict[str, torch.Tensor]:
         tied_targets = set(self._tied_weights_keys) if getattr(self.config, "tie_word_embeddings", True) else set()

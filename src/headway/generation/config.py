@@ -299,7 +299,9 @@ class GenerationConfig:
         config_file_name: str | os.PathLike | None = None,
         **kwargs: Any,
     ) -> None:
-        """Write the set values to ``save_directory/generation_config.json`` (created if needed), atomically.
+        """Write the set values to ``save_directory/generation_config.json`` (created if needed).
+
+        The folder is replaced as a whole (``headway.atomic.staged_folder``); its other files stay.
 
         Raises:
             ValueError: ``save_directory`` is a file, or a value cannot work.
@@ -309,9 +311,10 @@ class GenerationConfig:
                 "push_to_hub=True is not supported by headway; upload the folder with huggingface_hub"
             )
         self.validate()
-        from headway.checkpoint import save_folder
+        from headway.atomic import staged_folder
 
-        self.to_json_file(save_folder(save_directory) / (config_file_name or GENERATION_CONFIG_NAME))
+        with staged_folder(save_directory) as stage:
+            self.to_json_file(stage.path / (config_file_name or GENERATION_CONFIG_NAME))
 
     # -- checks ---------------------------------------------------------------------------------------
     def validate(self, strict: bool = False, *, user_set: set[str] | None = None) -> None:

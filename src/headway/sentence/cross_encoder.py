@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import trange
 
-from headway.checkpoint import save_folder
+from headway.atomic import save_folder, staged_folder
 from headway.hub import pop_hub_kwargs, resolve
 from headway.sentence.encoder import default_device
 from headway.sentence.modules import ACTIVATIONS, activation_name
@@ -219,10 +219,14 @@ class CrossEncoder(nn.Module):
         return sorted(results, key=lambda hit: hit["score"], reverse=True)[:top_k]
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the model, its tokenizer and the activation (in ``config.json``), atomically per file."""
-        folder = save_folder(path)
+        """Write the model, its tokenizer and the activation (in ``config.json``), the folder as a whole.
+
+        One staging folder swapped into place at the end (``headway.atomic.staged_folder``).
+        """
+        save_folder(path, create=False)  # refuses an empty or file path before any work
         self.model.config.sentence_transformers = {"activation_fn": activation_name(self.activation_fn)}
-        self.model.save_pretrained(folder)
-        self.tokenizer.save_pretrained(folder)
+        with staged_folder(path) as stage:
+            self.model.save_pretrained(stage.path)
+            self.tokenizer.save_pretrained(stage.path)
 
     save_pretrained = save

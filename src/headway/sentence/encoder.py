@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import trange
 
-from headway.checkpoint import save_folder
+from headway.atomic import staged_folder
 from headway.hub import Checkpoint, pop_hub_kwargs, resolve
 from headway.nn.linear import exact_matmul
 from headway.sentence import util
@@ -402,35 +402,38 @@ class SentenceTransformer(nn.Sequential):
 
     # -- saving ---------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
-        """Write the sentence-transformers folder format (each file atomically).
+        """Write the sentence-transformers folder format, the folder replaced as a whole.
 
         Both headway and sentence-transformers load the result: ``modules.json``,
         ``config_sentence_transformers.json``, the transformer's files in the root, and one
-        ``<idx>_<Module>`` folder per other module.
+        ``<idx>_<Module>`` folder per other module. Every module writes into one staging folder that is
+        swapped into place at the end (``headway.atomic.staged_folder``); other files of the folder stay.
         """
-        folder = save_folder(path)
-        entries = []
         for idx, (name, module) in enumerate(self._modules.items()):
             if not hasattr(module, "save") or not hasattr(module, "st_type"):
                 raise ValueError(f"Module {name} ({type(module).__name__}) cannot be saved in the folder format")
-            sub = "" if idx == 0 and isinstance(module, Transformer) else f"{idx}_{type(module).__name__}"
-            (folder / sub).mkdir(parents=True, exist_ok=True)
-            module.save(folder / sub)
-            entries.append({"idx": idx, "name": name, "path": sub, "type": module.st_type})
-        config = {
-            # Older readers index "sentence_transformers" here; it names the format version written.
-            "__version__": {"sentence_transformers": FORMAT_VERSION, "headway": _headway_version(),
-                            "pytorch": torch.__version__},
-            "model_type": "SentenceTransformer",
-            "prompts": self.prompts,
-            "default_prompt_name": self.default_prompt_name,
-            "similarity_fn_name": self.similarity_fn_name,
-        }
-        if self.truncate_dim is not None:
-            config["truncate_dim"] = self.truncate_dim
-        write_json(folder / "config_sentence_transformers.json", config)
-        write_json(folder / "modules.json", entries)
-        logger.info("Saved %s to %s", type(self).__name__, folder)
+        with staged_folder(path) as stage:
+            folder = stage.path
+            entries = []
+            for idx, (name, module) in enumerate(self._modules.items()):
+                sub = "" if idx == 0 and isinstance(module, Transformer) else f"{idx}_{type(module).__name__}"
+                (folder / sub).mkdir(parents=True, exist_ok=True)
+                module.save(folder / sub)
+                entries.append({"idx": idx, "name": name, "path": sub, "type": module.st_type})
+            config = {
+                # Older readers index "sentence_transformers" here; it names the format version written.
+                "__version__": {"sentence_transformers": FORMAT_VERSION, "headway": _headway_version(),
+                                "pytorch": torch.__version__},
+                "model_type": "SentenceTransformer",
+                "prompts": self.prompts,
+                "default_prompt_name": self.default_prompt_name,
+                "similarity_fn_name": self.similarity_fn_name,
+            }
+            if self.truncate_dim is not None:
+                config["truncate_dim"] = self.truncate_dim
+            write_json(folder / "config_sentence_transformers.json", config)
+            write_json(folder / "modules.json", entries)
+        logger.info("Saved %s to %s", type(self).__name__, stage.final)
 
     save_pretrained = save
 

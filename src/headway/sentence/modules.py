@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from headway.atomic import staged_folder
 from headway.checkpoint import atomic_write_text, load_state_dict
 from headway.hub import Checkpoint
 from headway.jsonfile import check_field
@@ -181,10 +182,12 @@ class Transformer(nn.Module):
         return {"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case}
 
     def save(self, folder: Path) -> None:
-        # The config keeps the classic two keys, which every sentence-transformers release reads.
-        self.auto_model.save_pretrained(folder)
-        self.tokenizer.save_pretrained(folder)
-        write_json(folder / "sentence_bert_config.json", self.get_config_dict())
+        """Write the model, tokenizer and ``sentence_bert_config.json``; the folder replaced as a whole."""
+        with staged_folder(folder) as stage:
+            self.auto_model.save_pretrained(stage.path)
+            self.tokenizer.save_pretrained(stage.path)
+            # The config keeps the classic two keys, which every sentence-transformers release reads.
+            write_json(stage.path / "sentence_bert_config.json", self.get_config_dict())
 
     def extra_repr(self) -> str:
         return f"{self.get_config_dict()}, architecture={type(self.auto_model).__name__}"
@@ -255,7 +258,8 @@ class Pooling(nn.Module):
         return {"word_embedding_dimension": self.embedding_dimension, **flags, "include_prompt": self.include_prompt}
 
     def save(self, folder: Path) -> None:
-        write_json(folder / "config.json", self.get_config_dict(), indent=4)
+        with staged_folder(folder) as stage:
+            write_json(stage.path / "config.json", self.get_config_dict(), indent=4)
 
     def get_embedding_dimension(self) -> int:
         return len(self.modes) * self.embedding_dimension
@@ -410,10 +414,12 @@ class Dense(nn.Module):
         return config
 
     def save(self, folder: Path) -> None:
+        """Write ``config.json`` and the weights together (one staged folder)."""
         from headway.checkpoint import save_state_dict
 
-        write_json(folder / "config.json", self.get_config_dict(), indent=4)
-        save_state_dict({k: v.detach().cpu() for k, v in self.state_dict().items()}, folder)
+        with staged_folder(folder) as stage:
+            write_json(stage.path / "config.json", self.get_config_dict(), indent=4)
+            save_state_dict({k: v.detach().cpu() for k, v in self.state_dict().items()}, stage.path)
 
     def get_embedding_dimension(self) -> int:
         return self.out_features
@@ -445,8 +451,9 @@ class Normalize(nn.Module):
         return cls(config.get("module_input_name", "sentence_embedding"), config.get("module_output_name"))
 
     def save(self, folder: Path) -> None:
-        write_json(folder / "config.json", {"module_input_name": self.module_input_name,
-                                            "module_output_name": self.module_output_name}, indent=4)
+        with staged_folder(folder) as stage:
+            write_json(stage.path / "config.json", {"module_input_name": self.module_input_name,
+                                                    "module_output_name": self.module_output_name}, indent=4)
 
     def forward(self, features: Features) -> Features:
         x = features.get(self.module_input_name)

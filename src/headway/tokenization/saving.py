@@ -9,9 +9,10 @@ from typing import Any
 
 from tokenizers import AddedToken
 
-from ..checkpoint import atomic_write_text, save_folder
-from .chat import chat_template_files
+from ..atomic import save_folder, staged_folder
+from .chat import CHAT_TEMPLATE_DIR, chat_template_files
 from .constants import (
+    CHAT_TEMPLATE_FILE,
     SPECIAL_TOKENS_ATTRIBUTES,
     SPECIAL_TOKENS_MAP_FILE,
     TOKENIZER_CONFIG_FILE,
@@ -103,8 +104,10 @@ class SavingMixin:
     ) -> tuple[str, ...]:
         """Write ``tokenizer.json``, ``tokenizer_config.json`` and ``special_tokens_map.json``.
 
-        Files are written atomically; the folder loads back with ``from_pretrained`` here and in the
-        reference library.
+        The folder is replaced as a whole (``headway.atomic.staged_folder``): its other files (model
+        weights, a README) stay, and chat-template files of an earlier save that this one does not write
+        are dropped, so a template removed from the tokenizer does not come back on loading. The folder
+        loads back with ``from_pretrained`` here and in the reference library.
 
         Returns:
             Paths of the written files.
@@ -117,7 +120,7 @@ class SavingMixin:
             raise ValueError(
                 "legacy_format=True (slow-tokenizer vocabulary files) is not supported; use the default"
             )
-        directory = save_folder(save_directory)
+        save_folder(save_directory, create=False)  # refuses an empty or file path before any work
         prefix = f"{filename_prefix}-" if filename_prefix else ""
 
         save_jinja_files = bool(kwargs.get("save_jinja_files", True))
@@ -132,7 +135,6 @@ class SavingMixin:
             self._tokenizer.no_padding()
             tokenizer_json = self._tokenizer.to_str(pretty=True)
 
-        written = []
         paths = {
             TOKENIZER_CONFIG_FILE: json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
             SPECIAL_TOKENS_MAP_FILE: json.dumps(special_map, indent=2, sort_keys=True, ensure_ascii=False)
@@ -141,10 +143,11 @@ class SavingMixin:
         }
         paths = {f"{prefix}{name}": text for name, text in paths.items()}
         paths.update(chat_template_files(self.chat_template, prefix, save_jinja_files)[1])
-        for name, text in paths.items():
-            path = directory / name
-            path.parent.mkdir(exist_ok=True)
-            atomic_write_text(path, text)
-            written.append(str(path))
-        logger.info("Tokenizer saved to %s", directory)
-        return tuple(written)
+        with staged_folder(save_directory) as stage:
+            stage.discard(prefix + CHAT_TEMPLATE_FILE, f"{prefix}{CHAT_TEMPLATE_DIR}/*.jinja")
+            for name, text in paths.items():
+                path = stage.path / name
+                path.parent.mkdir(exist_ok=True)
+                path.write_text(text, encoding="utf-8")  # the staging folder is private to this save
+        logger.info("Tokenizer saved to %s", stage.final)
+        return tuple(str(stage.final / name) for name in paths)

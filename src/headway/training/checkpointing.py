@@ -1,7 +1,8 @@
 """Checkpoint folders: ``output_dir/checkpoint-N/`` written atomically, found, pruned and read back.
 
-A checkpoint is written into a hidden temporary folder next to its final place and renamed into place
-once complete, so a crash leaves either the previous checkpoint or the new one, never half of one.
+A checkpoint is written into a hidden staging folder next to its final place and swapped into place once
+complete (``headway.atomic.staged_folder``), so a crash leaves either the previous checkpoint or the new
+one, never half of one; a later save removes what a killed one left behind.
 Nothing is unpickled on load: weights come from safetensors, and optimizer / scheduler / RNG states go
 through ``torch.load(weights_only=True)`` (they are saved as tensors, numbers, lists and dicts only).
 """
@@ -12,8 +13,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from headway.checkpoint import atomic_write_text
+from headway.atomic import atomic_write_text, staged_folder
 from headway.training import distributed as D
 from headway.training.utils import get_rng_state, set_rng_state
 
@@ -75,23 +74,14 @@ def rotate_checkpoints(folder: str | os.PathLike, save_total_limit: int | None,
 
 
 def write_folder_atomically(final: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_folder)``, then rename the folder to ``final`` (replacing an older one)."""
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    try:
-        write(tmp)
-        if final.exists():
-            trash = final.with_name(f".{final.name}.{uuid.uuid4().hex}.old")
-            final.rename(trash)
-            tmp.rename(final)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
+    """Call ``write(staging_folder)``, then swap the folder into place as ``final``.
+
+    The result holds exactly what ``write`` wrote: an older folder at ``final`` is replaced whole, none of
+    its files kept. If ``write`` raises, the older folder is left as it was and the staging folder removed.
+    """
+    with staged_folder(final, carry=False) as stage:
+        write(stage.path)
+    return Path(final)
 
 
 def load_torch(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
@@ -222,7 +212,10 @@ class CheckpointMixin:
         set_rng_state(load_torch(path / name))
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
-        """Save the model (safetensors + config), the tokenizer and the arguments; only rank 0 writes."""
+        """Save the model (safetensors + config), the tokenizer and the arguments; only rank 0 writes.
+
+        The folder is replaced as a whole; its other files (checkpoint folders, logs) stay.
+        """
         output_dir = output_dir if output_dir is not None else self.args.output_dir
         state_dict = self._full_state_dict()
         if self.args.should_save:
@@ -230,15 +223,16 @@ class CheckpointMixin:
         D.barrier()
 
     def _save(self, folder: Path, state_dict: dict[str, torch.Tensor] | None = None) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
+        """Model, processing class and arguments into ``folder``, staged together (one swap)."""
         model = D.unwrap_model(self.model)
-        if hasattr(model, "save_pretrained"):
-            model.save_pretrained(folder, state_dict=state_dict)
-        else:
-            from headway.checkpoint import save_state_dict
+        with staged_folder(folder) as stage:
+            if hasattr(model, "save_pretrained"):
+                model.save_pretrained(stage.path, state_dict=state_dict)
+            else:
+                from headway.checkpoint import save_state_dict
 
-            save_state_dict({k: v.detach().contiguous() for k, v in (state_dict or model.state_dict()).items()},
-                            folder)
-        if self.processing_class is not None and hasattr(self.processing_class, "save_pretrained"):
-            self.processing_class.save_pretrained(folder)
-        atomic_write_text(folder / TRAINING_ARGS_NAME, self.args.to_json_string() + "\n")
+                state = state_dict or model.state_dict()
+                save_state_dict({k: v.detach().contiguous() for k, v in state.items()}, stage.path)
+            if self.processing_class is not None and hasattr(self.processing_class, "save_pretrained"):
+                self.processing_class.save_pretrained(stage.path)
+            atomic_write_text(stage.path / TRAINING_ARGS_NAME, self.args.to_json_string() + "\n")
