@@ -4,8 +4,10 @@ Reads ``model_type: "bart"`` checkpoints (facebook/bart-base, bart-large, bart-l
 distilbart-*, their fine-tunes): an encoder and a decoder of post-norm layers over one token embedding
 (``model.shared``, tied to both stacks' ``embed_tokens`` and the ``lm_head``), learned positions starting two
 rows into their table, a LayerNorm over the embeddings (``layernorm_embedding``). Attribute paths are the Hub
-weight names. mBART, Marian and Pegasus change class attributes, not code: the layers' ``normalize_before``
-(pre-norm), the stacks' ``position_class``, ``embedding_norm``, ``final_norm`` and ``embedding_scale``.
+weight names. mBART, Marian and Pegasus change class attributes and small hooks, not code: the layers'
+``normalize_before`` (pre-norm), the stacks' ``position_class``, ``embedding_norm``, ``final_norm``,
+``embedding_scale`` and ``token_vocab_size``, the model's ``shares_embeddings`` and
+``decoder_inputs_from_input_ids``, the config's ``default_num_labels``.
 
 The decoder keeps its keys and values in a ``headway.generation.cache.EncoderDecoderCache``: self-attention
 keys grow by one position per step; cross-attention keys are computed on the first call and read after.
@@ -60,6 +62,7 @@ class BartConfig(PretrainedConfig):
     """
 
     model_type: ClassVar[str] = "bart"
+    default_num_labels: ClassVar[int] = 3  # labels without id2label (mBART, Marian, Pegasus: 2)
 
     vocab_size: int = 50265
     max_position_embeddings: int = 1024
@@ -90,7 +93,7 @@ class BartConfig(PretrainedConfig):
 
     def __post_init__(self) -> None:
         if self.id2label is None:
-            self.id2label = {i: f"LABEL_{i}" for i in range(3)}
+            self.id2label = {i: f"LABEL_{i}" for i in range(self.default_num_labels)}
         super().__post_init__()
         for name in _POSITIVE_FIELDS:
             value = getattr(self, name)
@@ -307,7 +310,7 @@ class BartStack(BartPreTrainedModel):
         d = config.d_model
         self.padding_idx = config.pad_token_id
         self.embed_scale = self.embedding_scale(config)
-        self.embed_tokens = Embedding(config.vocab_size, d, padding_idx=config.pad_token_id)
+        self.embed_tokens = Embedding(self.token_vocab_size(config), d, padding_idx=config.pad_token_id)
         self.embed_positions = self.position_class(config.max_position_embeddings, d)
         self.layers = nn.ModuleList(self.layer_class(config, i) for i in range(num_layers))
         if self.embedding_norm:
@@ -318,6 +321,11 @@ class BartStack(BartPreTrainedModel):
         self.layerdrop = layerdrop
         self.gradient_checkpointing = False
         self.post_init()
+
+    @staticmethod
+    def token_vocab_size(config: BartConfig) -> int:
+        """The rows of ``embed_tokens``: ``config.vocab_size`` (Marian's decoder may have its own)."""
+        return config.vocab_size
 
     @staticmethod
     def embedding_scale(config: BartConfig) -> float:
@@ -454,6 +462,7 @@ class BartModel(BartPreTrainedModel):
 
     encoder_class: ClassVar[type[BartStack]] = BartEncoder
     decoder_class: ClassVar[type[BartStack]] = BartDecoder
+    shares_embeddings: ClassVar[bool] = True  # one ``shared`` table for both stacks (Marian: its config says)
     _tied_weights_keys: ClassVar[dict[str, str]] = {
         "encoder.embed_tokens.weight": "shared.weight",
         "decoder.embed_tokens.weight": "shared.weight",
@@ -461,7 +470,8 @@ class BartModel(BartPreTrainedModel):
 
     def __init__(self, config: BartConfig) -> None:
         super().__init__(config)
-        self.shared = Embedding(config.vocab_size, config.d_model, padding_idx=config.pad_token_id)
+        if self.shares_embeddings:
+            self.shared = Embedding(config.vocab_size, config.d_model, padding_idx=config.pad_token_id)
         self.encoder = self.encoder_class(config)
         self.decoder = self.decoder_class(config)
         self.post_init()
@@ -479,6 +489,10 @@ class BartModel(BartPreTrainedModel):
 
     def get_decoder(self) -> BartStack:
         return self.decoder
+
+    def decoder_inputs_from_input_ids(self, input_ids: Tensor) -> Tensor:
+        """The decoder's inputs when only the encoder's are given (denoising): ``input_ids`` shifted right."""
+        return shift_tokens_right(input_ids, self.config.pad_token_id, self.config.decoder_start_token_id)
 
     def forward(
         self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
@@ -508,9 +522,7 @@ class BartModel(BartPreTrainedModel):
                     "Pass decoder_input_ids or decoder_inputs_embeds, or input_ids to make decoder inputs from "
                     "(input_ids shifted right)"
                 )
-            decoder_input_ids = shift_tokens_right(
-                input_ids, self.config.pad_token_id, self.config.decoder_start_token_id
-            )
+            decoder_input_ids = self.decoder_inputs_from_input_ids(input_ids)
         if encoder_outputs is None:
             encoder_outputs = self.encoder(input_ids, attention_mask, inputs_embeds, **flags)
         else:
@@ -546,8 +558,10 @@ class BartForConditionalGeneration(GenerationMixin, BartPreTrainedModel):
     def __init__(self, config: BartConfig) -> None:
         super().__init__(config)
         self.model = self.base_model_class(config)
-        self.register_buffer("final_logits_bias", torch.zeros(1, config.vocab_size))
-        self.lm_head = Linear(config.d_model, config.vocab_size, bias=False)
+        # The target vocabulary: the decoder's (Marian's may differ from the encoder's).
+        vocab_size = self.model.decoder.embed_tokens.num_embeddings
+        self.register_buffer("final_logits_bias", torch.zeros(1, vocab_size))
+        self.lm_head = Linear(config.d_model, vocab_size, bias=False)
         self.post_init()
 
     def get_encoder(self) -> BartStack:
