@@ -27,7 +27,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from headway.generation.cache import DynamicCache
+from headway.generation import seq2seq as seq2seq_inputs
+from headway.generation.cache import DynamicCache, EncoderDecoderCache
 from headway.outputs import GenerateBeamDecoderOnlyOutput, GenerateDecoderOnlyOutput
 
 logger = logging.getLogger(__name__)
@@ -116,12 +117,24 @@ class GenerationMixin:
         from headway.generation.stopping import build_stopping_criteria
 
         settings, inputs_kwargs = self._settings(generation_config, kwargs)
-        input_ids = self._prompt_ids(inputs, inputs_kwargs.get("input_ids"), settings)
+        seq2seq = bool(self.config.is_encoder_decoder)
+        if seq2seq:  # the encoder runs once; the decoder's prompt starts with decoder_start_token_id
+            encoder_outputs, encoder_mask = seq2seq_inputs.encode(self, inputs, inputs_kwargs, settings)
+            start = seq2seq_inputs.decoder_start_token_id(settings, self.config)
+            batch = encoder_outputs.last_hidden_state.shape[0]
+            input_ids, attention_mask = seq2seq_inputs.decoder_prompt(
+                inputs_kwargs, batch, start, self.device
+            )
+            if attention_mask is None:
+                attention_mask = torch.ones_like(input_ids)
+        else:
+            input_ids = self._prompt_ids(inputs, inputs_kwargs.get("input_ids"), settings)
         beams = settings.num_beams > 1
         if beams and streamer is not None:
             raise ValueError("streamer cannot be used with beam search; set num_beams=1 to stream")
         eos, pad = self._special_tokens(settings, input_ids.device)
-        attention_mask = self._attention_mask(input_ids, inputs_kwargs.get("attention_mask"), eos, pad)
+        if not seq2seq:
+            attention_mask = self._attention_mask(input_ids, inputs_kwargs.get("attention_mask"), eos, pad)
         prompt_len = input_ids.shape[1]
         self._set_lengths(settings, prompt_len, generation_config, kwargs)
 
@@ -131,6 +144,10 @@ class GenerationMixin:
         if bool(attention_mask.all()):  # nothing masked: the model takes its causal-only path
             attention_mask = None
         expand = max(settings.num_beams, settings.num_return_sequences)
+        model_kwargs: dict[str, Any] = {}
+        if seq2seq:
+            expanded, encoder_mask = seq2seq_inputs.expand_encoder(encoder_outputs, encoder_mask, expand)
+            model_kwargs = {"encoder_outputs": expanded, "attention_mask": encoder_mask}
         if expand > 1:
             input_ids = input_ids.repeat_interleave(expand, dim=0)
             position_ids = position_ids.repeat_interleave(expand, dim=0)
@@ -153,9 +170,13 @@ class GenerationMixin:
             max_position_embeddings=self.config.max_input_length,
         )
         run = self._beam_search if beams else self._decode
-        return run(
-            input_ids, attention_mask, position_ids, settings, processors, criteria, eos, pad, streamer
-        )
+        out = run(
+            input_ids, attention_mask, position_ids, settings, processors, criteria, eos, pad, streamer,
+            model_kwargs,
+        )  # fmt: skip
+        if seq2seq and settings.return_dict_in_generate:
+            return seq2seq_inputs.encoder_decoder_output(out, encoder_outputs)
+        return out
 
     # -- preparing a call ---------------------------------------------------------------------------------
     def _settings(self, generation_config: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -176,8 +197,11 @@ class GenerationMixin:
             raise TypeError(
                 f"generation_config must be a GenerationConfig, got {type(generation_config).__name__}"
             )
-        inputs = {key: kwargs[key] for key in _INPUT_KWARGS if key in kwargs}
-        unused = settings.update(**{k: v for k, v in kwargs.items() if k not in _INPUT_KWARGS})
+        input_names = _INPUT_KWARGS
+        if self.config.is_encoder_decoder:
+            input_names += seq2seq_inputs.SEQ2SEQ_INPUT_KWARGS
+        inputs = {key: kwargs[key] for key in input_names if key in kwargs}
+        unused = settings.update(**{k: v for k, v in kwargs.items() if k not in input_names})
         # The reference ignores extras left at None (synced_gpus=None, assistant_model=None...).
         unknown = [key for key, value in unused.items() if value is not None]
         if unknown:
@@ -269,12 +293,22 @@ class GenerationMixin:
             if limit is not None:
                 settings.max_length = min(settings.max_length, limit)
         if prompt_len >= settings.max_length:
+            name = "decoder_input_ids" if self.config.is_encoder_decoder else "input_ids"
             raise ValueError(
-                f"Input length of input_ids is {prompt_len}, but `max_length` is set to {settings.max_length}. "
+                f"Input length of {name} is {prompt_len}, but `max_length` is set to {settings.max_length}. "
                 "Increase `max_length` or, better, set `max_new_tokens`."
             )
         if getattr(settings, "min_new_tokens", None) is not None:
             settings.min_length = prompt_len + settings.min_new_tokens
+        if settings.min_length > settings.max_length:
+            # As the reference: not an error (a checkpoint's min_length may exceed a call's max_new_tokens);
+            # the end-of-sequence tokens stay forbidden and generation stops at max_length.
+            logger.warning(
+                "min_length (%d) is larger than max_length (%d): generation stops at max_length, without an "
+                "end-of-sequence token unless one is forced",
+                settings.min_length,
+                settings.max_length,
+            )
 
     # -- one forward ----------------------------------------------------------------------------------
     def prepare_inputs_for_generation(
@@ -287,6 +321,16 @@ class GenerationMixin:
         **kwargs: Any,
     ) -> dict[str, Any]:
         """The keywords of one forward of ``generate`` (a hook that wrappers such as peft replace)."""
+        if self.config.is_encoder_decoder:  # the ids are the decoder's; the encoder's output is in kwargs
+            return {
+                "decoder_input_ids": input_ids,
+                "attention_mask": attention_mask,  # the encoder's
+                "past_key_values": past_key_values,
+                "use_cache": past_key_values is not None,
+                "cache_position": cache_position,
+                "logits_to_keep": 1,
+                **kwargs,
+            }
         return {
             "input_ids": input_ids,
             "attention_mask": attention_mask,
@@ -303,17 +347,33 @@ class GenerationMixin:
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None,
         position_ids: torch.Tensor,
-        cache: DynamicCache | None,
+        cache: DynamicCache | EncoderDecoderCache | None,
         cache_position: torch.Tensor,
+        model_kwargs: dict[str, Any],
     ) -> Any:
-        inputs = self.prepare_inputs_for_generation(
-            input_ids,
-            past_key_values=cache,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            cache_position=cache_position,
-        )
+        if model_kwargs:  # an encoder-decoder: the ids and mask are the decoder's, positions its cache's
+            inputs = self.prepare_inputs_for_generation(
+                input_ids,
+                past_key_values=cache,
+                decoder_attention_mask=attention_mask,
+                cache_position=cache_position,
+                **model_kwargs,
+            )
+        else:
+            inputs = self.prepare_inputs_for_generation(
+                input_ids,
+                past_key_values=cache,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                cache_position=cache_position,
+            )
         return self(**inputs, return_dict=True)
+
+    def _new_cache(self, max_length: int) -> DynamicCache | EncoderDecoderCache:
+        """An empty cache with room for ``max_length - 1`` positions (the last token is never run)."""
+        cache = EncoderDecoderCache() if self.config.is_encoder_decoder else DynamicCache()
+        cache.reserve(max_length - 1)
+        return cache
 
     def _positions(self, position_ids: torch.Tensor, max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Every step's position ids, (N, max_length), and cache positions, (max_length,), made once."""
@@ -334,6 +394,7 @@ class GenerationMixin:
         eos: torch.Tensor | None,
         pad: int | None,
         streamer: Any,
+        model_kwargs: dict[str, Any] | None = None,
     ) -> torch.LongTensor | GenerateDecoderOnlyOutput:
         rows, cur = input_ids.shape
         max_length = settings.max_length
@@ -353,10 +414,8 @@ class GenerationMixin:
             mask = attention_mask.new_ones(rows, max_length)
             mask[:, :cur] = attention_mask
         positions, cache_positions = self._positions(position_ids, max_length)
-        cache = None
-        if settings.use_cache:
-            cache = DynamicCache()
-            cache.reserve(max_length - 1)  # the last token is never run
+        model_kwargs = model_kwargs or {}
+        cache = self._new_cache(max_length) if settings.use_cache else None
         unfinished = torch.ones(rows, dtype=torch.bool, device=input_ids.device)
 
         outputs = self._forward(
@@ -365,6 +424,7 @@ class GenerationMixin:
             positions[:, :cur],
             cache,
             cache_positions[:cur],
+            model_kwargs,
         )
         while True:
             logits = outputs.logits[:, -1, :].to(dtype=torch.float32, copy=True)  # (N, vocab)
@@ -394,6 +454,7 @@ class GenerationMixin:
                     positions[:, cur - 1 : cur],
                     cache,
                     cache_positions[cur - 1 : cur],
+                    model_kwargs,
                 )
             else:  # no cache: the whole sequence again
                 outputs = self._forward(
@@ -402,6 +463,7 @@ class GenerationMixin:
                     positions[:, :cur],
                     None,
                     cache_positions[:cur],
+                    model_kwargs,
                 )
         if streamer is not None:
             streamer.end()
@@ -427,6 +489,7 @@ class GenerationMixin:
         eos: torch.Tensor | None,
         pad: int | None,
         streamer: Any,
+        model_kwargs: dict[str, Any] | None = None,
     ) -> torch.LongTensor | GenerateBeamDecoderOnlyOutput:
         """Beam search (beam sampling with ``do_sample``), with the reference's bookkeeping.
 
@@ -475,10 +538,8 @@ class GenerationMixin:
             mask = attention_mask.new_ones(rows, max_length)
             mask[:, :cur] = attention_mask
         positions, cache_positions = self._positions(position_ids, max_length)
-        cache = None
-        if settings.use_cache:
-            cache = DynamicCache()
-            cache.reserve(max_length - 1)
+        model_kwargs = model_kwargs or {}
+        cache = self._new_cache(max_length) if settings.use_cache else None
 
         flat_running = input_ids
         outputs = self._forward(
@@ -487,6 +548,7 @@ class GenerationMixin:
             positions[:, :cur],
             cache,
             cache_positions[:cur],
+            model_kwargs,
         )
         while True:
             logits = outputs.logits[:, -1, :].to(dtype=torch.float32, copy=True)  # (B * beams, vocab)
@@ -539,7 +601,13 @@ class GenerationMixin:
             is_finished = _gather_beams(torch.cat((is_finished, just_finished), dim=1), best)
 
             if cache is not None:  # the cache follows the surviving beams
-                cache.reorder_cache(running_beams[..., cur - prompt_len].reshape(-1))
+                beam_idx = running_beams[..., cur - prompt_len].reshape(-1)
+                if isinstance(cache, EncoderDecoderCache):
+                    # Beams only change places within one input, whose beams share their cross-attention
+                    # keys: only the self-attention cache moves.
+                    cache.self_attention_cache.reorder_cache(beam_idx)
+                else:
+                    cache.reorder_cache(beam_idx)
             cur += 1
             may_improve = _may_improve(
                 may_improve,
@@ -564,6 +632,7 @@ class GenerationMixin:
                 positions[:, start:cur],
                 cache,
                 cache_positions[start:cur],
+                model_kwargs,
             )
 
         count = settings.num_return_sequences

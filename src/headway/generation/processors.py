@@ -611,6 +611,8 @@ def _warn_unsupported(config: GenerationConfig) -> None:
         "guidance_scale": config.guidance_scale not in (None, 1),
         "top_h": config.top_h is not None and config.do_sample,
         "watermarking_config": config.watermarking_config is not None,
+        "encoder_repetition_penalty": config.encoder_repetition_penalty not in (None, 1.0),
+        "encoder_no_repeat_ngram_size": config.encoder_no_repeat_ngram_size not in (None, 0),
     }
     names = [name for name, used in unsupported.items() if used]
     if names:
