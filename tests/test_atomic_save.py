@@ -422,3 +422,19 @@ def test_stale_temporaries_of_dead_processes_only_are_removed(tmp_path):
         reused = tmp_path / f".x.headway-tmp-{machine}-{os.getpid()}-{start + 1}-0123abcd"
         reused.mkdir()
         assert atomic.remove_stale_temporaries(tmp_path) == [reused]
+
+
+def test_tokenizer_files_to_save_hook_and_returned_paths(tmp_path):
+    """A family's ``_files_to_save`` changes the file set; paths come back under the folder as given."""
+    tokenizer = headway.AutoTokenizer.from_pretrained(TOKENIZER_ID)
+    tokenizer._files_to_save = lambda files, prefix: {
+        **{name: data for name, data in files.items() if name != f"{prefix}tokenizer.json"},
+        f"{prefix}vocab.bin": b"\0\1",
+    }
+    (tmp_path / "tok").mkdir()
+    (tmp_path / "tok" / "tokenizer.json").write_text("{}")  # an older save's: kept (not this save's business)
+    written = tokenizer.save_pretrained(str(tmp_path / "tok"), filename_prefix="p")
+    names = ["p-tokenizer_config.json", "p-special_tokens_map.json", "p-vocab.bin"]
+    assert written == tuple(str(tmp_path / "tok" / name) for name in names)
+    assert (tmp_path / "tok" / "p-vocab.bin").read_bytes() == b"\0\1"
+    assert sorted(p.name for p in (tmp_path / "tok").iterdir()) == sorted([*names, "tokenizer.json"])

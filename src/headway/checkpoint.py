@@ -187,7 +187,7 @@ def save_state_dict(
     (a different shard count) are not kept; other files of the folder are.
 
     Returns:
-        The paths written, under ``folder``.
+        The paths written, under ``folder`` as given.
     """
     from safetensors.torch import save_file
 
@@ -220,7 +220,7 @@ def save_state_dict(
             text = json.dumps(index, indent=2, sort_keys=True) + "\n"
             (stage.path / SAFE_WEIGHTS_INDEX_NAME).write_text(text, encoding="utf-8")
             names.append(SAFE_WEIGHTS_INDEX_NAME)
-    return [stage.final / name for name in names]
+    return [Path(folder) / name for name in names]
 
 
 __all__ = [

@@ -109,8 +109,11 @@ class SavingMixin:
         are dropped, so a template removed from the tokenizer does not come back on loading. The folder
         loads back with ``from_pretrained`` here and in the reference library.
 
+        A family class may define ``_files_to_save(files, prefix) -> files`` ({file name: str or bytes})
+        to change the set of files; they are written into the same staged folder.
+
         Returns:
-            Paths of the written files.
+            Paths of the written files, under ``save_directory`` as given.
         """
         if push_to_hub:
             raise ValueError(
@@ -143,11 +146,14 @@ class SavingMixin:
         }
         paths = {f"{prefix}{name}": text for name, text in paths.items()}
         paths.update(chat_template_files(self.chat_template, prefix, save_jinja_files)[1])
+        files: dict[str, str | bytes] = paths
+        if hasattr(self, "_files_to_save"):  # a family that writes other files (e.g. vocabularies)
+            files = self._files_to_save(files, prefix)
         with staged_folder(save_directory) as stage:
             stage.discard(prefix + CHAT_TEMPLATE_FILE, f"{prefix}{CHAT_TEMPLATE_DIR}/*.jinja")
-            for name, text in paths.items():
-                path = stage.path / name
+            for name, data in files.items():
+                path = stage.path / name  # the staging folder is private to this save: written directly
                 path.parent.mkdir(exist_ok=True)
-                path.write_text(text, encoding="utf-8")  # the staging folder is private to this save
+                path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
         logger.info("Tokenizer saved to %s", stage.final)
-        return tuple(str(stage.final / name) for name in paths)
+        return tuple(os.path.join(save_directory, name) for name in files)
