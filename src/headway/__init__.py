@@ -276,6 +276,15 @@ if TYPE_CHECKING:  # for type checkers and editors: every public name (tests/tes
         XLMRobertaForTokenClassification,
         XLMRobertaModel,
     )
+    from headway.models.t5 import (
+        T5Config,
+        T5EncoderModel,
+        T5ForConditionalGeneration,
+        T5ForQuestionAnswering,
+        T5ForSequenceClassification,
+        T5ForTokenClassification,
+        T5Model,
+    )
     from headway.pipelines import pipeline
     from headway.pipelines.base import Pipeline
     from headway.pipelines.feature_extraction import FeatureExtractionPipeline

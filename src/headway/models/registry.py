@@ -148,6 +148,14 @@ FAMILIES: dict[str, Family] = {
         sequence_classification="BartForSequenceClassification",
         question_answering="BartForQuestionAnswering",
     ),
+    "t5": Family(
+        "t5", "T5Config", "T5Model",
+        seq2seq_lm="T5ForConditionalGeneration",
+        sequence_classification="T5ForSequenceClassification",
+        token_classification="T5ForTokenClassification",
+        question_answering="T5ForQuestionAnswering",
+        extra=("T5EncoderModel",),
+    ),
 }
 
 
