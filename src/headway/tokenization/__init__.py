@@ -14,6 +14,7 @@ One concern per module:
 - ``special_tokens``, ``vocabulary``, ``call``, ``padding``, ``decoding``, ``saving``: the mixins the
   ``Tokenizer`` class (``tokenizer``) is assembled from
 - ``families``: the reference class names (``BertTokenizerFast``, ``DebertaV2Tokenizer``, ...)
+- ``spm_seq2seq`` / ``seq2seq_families``: T5, mBART, mBART-50 and Pegasus; ``marian``: Marian (OPUS-MT)
 
 ``torch`` and ``numpy`` are imported only when tensors are asked for.
 """
@@ -41,6 +42,8 @@ from .constants import (  # noqa: F401
     VERY_LARGE_INTEGER,
 )
 from .families import (
+    BartTokenizer,
+    BartTokenizerFast,
     BertTokenizer,
     BertTokenizerFast,
     DebertaV2Tokenizer,
@@ -62,10 +65,23 @@ from .families import (
     XLMRobertaTokenizer,
     XLMRobertaTokenizerFast,
 )
+from .marian import MarianTokenizer, MarianTokenizerFast
+from .seq2seq_families import (
+    MBart50Tokenizer,
+    MBart50TokenizerFast,
+    MBartTokenizer,
+    MBartTokenizerFast,
+    PegasusTokenizer,
+    PegasusTokenizerFast,
+    T5Tokenizer,
+    T5TokenizerFast,
+)
 from .tokenizer import Tokenizer
 
 __all__ = [
     "AddedToken",
+    "BartTokenizer",
+    "BartTokenizerFast",
     "BatchEncoding",
     "BertTokenizer",
     "BertTokenizerFast",
@@ -78,13 +94,23 @@ __all__ = [
     "GPT2TokenizerFast",
     "LlamaTokenizer",
     "LlamaTokenizerFast",
+    "MBart50Tokenizer",
+    "MBart50TokenizerFast",
+    "MBartTokenizer",
+    "MBartTokenizerFast",
     "MPNetTokenizer",
     "MPNetTokenizerFast",
+    "MarianTokenizer",
+    "MarianTokenizerFast",
+    "PegasusTokenizer",
+    "PegasusTokenizerFast",
     "PreTrainedTokenizer",
     "PreTrainedTokenizerBase",
     "PreTrainedTokenizerFast",
     "RobertaTokenizer",
     "RobertaTokenizerFast",
+    "T5Tokenizer",
+    "T5TokenizerFast",
     "TokenSpan",
     "Tokenizer",
     "TokenizerInputError",

@@ -119,6 +119,7 @@ class EncodingMixin:
         if value not in ("right", "left"):
             raise ValueError(f"truncation_side must be 'right' or 'left', got {value!r}")
         self._truncation_side = value
+
     # ---- encoding --------------------------------------------------------------------------
 
     def _resolve_strategies(
@@ -366,7 +367,7 @@ class EncodingMixin:
                     mapping.append(index)
         else:
             flat = encodings
-        data: dict[str, Any] = {"input_ids": [e.ids for e in flat]}
+        data: dict[str, Any] = {"input_ids": self._encoding_ids(flat)}
         if return_token_type_ids:
             data["token_type_ids"] = [e.type_ids for e in flat]
         if return_attention_mask:
@@ -516,14 +517,23 @@ class EncodingMixin:
             "verbose": verbose,
             "split_special_tokens": split_special_tokens,
         }
+        if text_target is not None:
+            _check_length("max_target_length", max_target_length, padded=padding_strategy == "max_length")
         encodings = None
-        if text is not None:
-            encodings = self._encode_plus(text, text_pair, max_length=max_length, **common)
-        if text_target is None:
-            return encodings  # type: ignore[return-value]
-        _check_length("max_target_length", max_target_length, padded=padding_strategy == "max_length")
-        target_length = max_target_length if max_target_length is not None else max_length
-        targets = self._encode_plus(text_target, text_pair_target, max_length=target_length, **common)
+        with self._lock:  # the mode switches change the backend: keep them with the encoding they serve
+            if text is not None:
+                # Inside as_target_tokenizer() plain calls encode targets: the mode stays as it is.
+                if not self._in_target_context_manager:
+                    self._switch_to_input_mode()
+                encodings = self._encode_plus(text, text_pair, max_length=max_length, **common)
+            if text_target is None:
+                return encodings  # type: ignore[return-value]
+            target_length = max_target_length if max_target_length is not None else max_length
+            self._switch_to_target_mode()
+            try:
+                targets = self._encode_plus(text_target, text_pair_target, max_length=target_length, **common)
+            finally:
+                self._switch_to_input_mode()
         if encodings is None:
             return targets
         encodings["labels"] = targets["input_ids"]
@@ -581,18 +591,31 @@ class EncodingMixin:
         extra = {key: value for key, value in kwargs.items() if key in allowed}
         return self._encode_plus(text, pair, add_special_tokens=add_special_tokens, **extra).tokens()
 
+    def _encoding_ids(self, encodings: list[Encoding]) -> list[list[int]]:
+        """The ids of encoded sequences (Marian looks the text of unknown pieces up in its vocabulary)."""
+        return [encoding.ids for encoding in encodings]
+
+    def _switch_to_input_mode(self) -> None:
+        """Set the tokenizer up for model inputs (families with separate target handling override this)."""
+
+    def _switch_to_target_mode(self) -> None:
+        """Set the tokenizer up for targets: mBART's ``tgt_lang``, Marian's target vocabulary."""
+
     @contextlib.contextmanager
     def as_target_tokenizer(self) -> Iterator[Tokenizer]:
-        """Deprecated context in which calls encode targets; prefer ``tokenizer(text_target=...)``.
+        """Context in which plain calls encode targets (the transformers v4 spelling, kept here).
 
-        With a single tokenizer, targets are encoded exactly like inputs.
+        ``with tokenizer.as_target_tokenizer(): labels = tokenizer(targets)`` gives the ids of
+        ``tokenizer(text_target=targets)``: Marian uses its target vocabulary, mBART ``tgt_lang``; for the
+        other families targets are encoded like inputs. Prefer ``tokenizer(text, text_target=...)``.
         """
-        self._warn_once(
-            "as_target_tokenizer",
-            "as_target_tokenizer() is deprecated; pass targets with tokenizer(text_target=...) instead.",
-        )
-        self._in_target_context_manager = True
+        logger.debug("as_target_tokenizer(): tokenizer(text, text_target=targets) does the same in one call")
+        with self._lock:
+            self._switch_to_target_mode()
+            self._in_target_context_manager = True
         try:
             yield self
         finally:
-            self._in_target_context_manager = False
+            with self._lock:
+                self._in_target_context_manager = False
+                self._switch_to_input_mode()

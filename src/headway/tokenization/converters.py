@@ -24,8 +24,15 @@ from tokenizers.models import BPE, Unigram, WordPiece
 from ..jsonfile import check_field, parse_json, read_json
 from .family_specs import FAMILIES
 from .sentencepiece_model import SPM_CONTROL, SPM_USER_DEFINED, load_sentencepiece_model
+from .spm_seq2seq import (
+    SPM_SEQ2SEQ_FAMILIES,
+    build_backend,
+    vocabulary_from_sentencepiece,
+    vocabulary_from_tokenizer_json,
+)
 
 logger = logging.getLogger(__name__)
+
 
 def generate_merges(
     vocab: dict[str, int],
@@ -75,7 +82,9 @@ class TokenizerJson:
             backend = BackendTokenizer.from_file(str(path))
         except Exception as err:  # the tokenizers library raises plain Exceptions
             read_json(path, what="tokenizer.json")  # says what is wrong in JSON terms, if JSON is the trouble
-            raise ValueError(f"{str(path)!r} is not a tokenizer.json the tokenizers library can read: {err}") from err
+            raise ValueError(
+                f"{str(path)!r} is not a tokenizer.json the tokenizers library can read: {err}"
+            ) from err
         return cls(path, backend)
 
     @cached_property
@@ -108,7 +117,9 @@ class TokenizerJson:
         """The file's ``model`` entry as JSON (parses the whole file: only where nothing else serves)."""
         # The tokenizers library has parsed this text already (its parser bounds the nesting).
         data = parse_json(self.text, source=self.path, what="tokenizer.json", max_depth=None)
-        return check_field(data.get("model") or {}, dict, source=self.path, field="model", what="tokenizer.json")
+        return check_field(
+            data.get("model") or {}, dict, source=self.path, field="model", what="tokenizer.json"
+        )
 
 
 def _family_model(family: str, tokenizer_json: TokenizerJson, kwargs: dict[str, Any]) -> Any:
@@ -250,6 +261,9 @@ def backend_from_tokenizer_json(
             family = "generic"
     if family == "generic":
         backend = parsed
+    elif family in SPM_SEQ2SEQ_FAMILIES:
+        backend = build_backend(family, vocabulary_from_tokenizer_json(tokenizer_json), kwargs)
+        backend.post_processor = parsed.post_processor  # the family class sets its own afterwards
     else:
         backend = BackendTokenizer(_family_model(family, tokenizer_json, kwargs))
         backend.post_processor = parsed.post_processor
@@ -285,6 +299,8 @@ def backend_from_vocab_files(files: dict[str, Path], family: str, kwargs: dict[s
         backend = BackendTokenizer(_byte_level_bpe(vocab, merges))
         set_family_pipeline(family, backend, kwargs)
         return backend
+    if "spm" in files and family in SPM_SEQ2SEQ_FAMILIES:
+        return build_backend(family, vocabulary_from_sentencepiece(files["spm"], family, kwargs), kwargs)
     if "spm" in files and family in ("llama", "deberta_v2", "generic"):
         return _backend_from_sentencepiece(files["spm"], family, kwargs)
     raise ValueError(f"cannot build a {FAMILIES[family].class_name} from {sorted(files)}")
@@ -292,7 +308,9 @@ def backend_from_vocab_files(files: dict[str, Path], family: str, kwargs: dict[s
 
 def _byte_level_bpe(vocab: dict[str, int], merges: list[tuple[str, str]]) -> BPE:
     """The BPE model of the byte-level families (GPT-2, RoBERTa) built from vocabulary files."""
-    return BPE(vocab, merges, dropout=None, continuing_subword_prefix="", end_of_word_suffix="", fuse_unk=False)
+    return BPE(
+        vocab, merges, dropout=None, continuing_subword_prefix="", end_of_word_suffix="", fuse_unk=False
+    )
 
 
 def backend_from_vocab(family: str, vocab: Any, merges: Any, kwargs: dict[str, Any]) -> BackendTokenizer:
@@ -316,7 +334,9 @@ def backend_from_vocab(family: str, vocab: Any, merges: Any, kwargs: dict[str, A
     if merges is not None and not byte_level:
         raise ValueError(f"a {spec.class_name} has no BPE merges; got merges={merges!r}")
     if byte_level and merges is None:
-        raise ValueError(f"a {spec.class_name} needs merges (a merges.txt path or a list of pairs) with its vocab")
+        raise ValueError(
+            f"a {spec.class_name} needs merges (a merges.txt path or a list of pairs) with its vocab"
+        )
     if isinstance(vocab, (str, os.PathLike)):
         paths = [Path(vocab)] + ([Path(merges)] if isinstance(merges, (str, os.PathLike)) else [])
         for path in paths:
@@ -336,7 +356,9 @@ def backend_from_vocab(family: str, vocab: Any, merges: Any, kwargs: dict[str, A
         backend = BackendTokenizer(_byte_level_bpe(dict(vocab), pairs))
     elif family == "deberta_v2" and isinstance(vocab, (list, tuple)):
         pieces = [(str(piece), float(score)) for piece, score in vocab]
-        backend = BackendTokenizer(Unigram(pieces, _deberta_unk_id(pieces, kwargs, kwargs.get("unk_id", 1)), False))
+        backend = BackendTokenizer(
+            Unigram(pieces, _deberta_unk_id(pieces, kwargs, kwargs.get("unk_id", 1)), False)
+        )
     else:
         raise TypeError(
             f"a {spec.class_name} cannot be built from a vocabulary of type {type(vocab).__name__}"

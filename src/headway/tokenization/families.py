@@ -59,7 +59,9 @@ class FamilyTokenizer(Tokenizer):
         has_backend = tokenizer_object is not None or tokenizer_file is not None
         name = type(self).__name__
         if vocab is not None and has_backend:
-            raise ValueError(f"{name} takes a vocabulary or a backend (tokenizer_object/tokenizer_file), not both")
+            raise ValueError(
+                f"{name} takes a vocabulary or a backend (tokenizer_object/tokenizer_file), not both"
+            )
         if vocab is None and merges is not None:
             raise ValueError(f"{name} got merges without a vocabulary; pass vocab=... too")
         if vocab is None and not has_backend:
@@ -139,7 +141,21 @@ FAMILY_CLASSES: dict[str, type[Tokenizer]] = {
     "deberta_v2": DebertaV2Tokenizer,
 }
 
+
+def family_class(family: str) -> type[Tokenizer]:
+    """The class of a tokenizer family (the generic ``Tokenizer`` for the generic family)."""
+    # The encoder-decoder families subclass FamilyTokenizer, so their modules import this one.
+    from .marian import MarianTokenizer
+    from .seq2seq_families import SEQ2SEQ_FAMILY_CLASSES
+
+    classes = {**FAMILY_CLASSES, **SEQ2SEQ_FAMILY_CLASSES, "marian": MarianTokenizer}
+    return classes.get(family, Tokenizer)
+
+
 # As in transformers v5, the ``Fast`` names are the same classes, and the generic names the generic class.
+# BART's tokenizer is RoBERTa's (transformers v5 has the same aliases).
+BartTokenizer = RobertaTokenizer
+BartTokenizerFast = RobertaTokenizer
 BertTokenizerFast = BertTokenizer
 DistilBertTokenizerFast = DistilBertTokenizer
 MPNetTokenizerFast = MPNetTokenizer

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Family:
     """How one reference tokenizer class assembles its backend.
@@ -151,6 +152,56 @@ FAMILIES: dict[str, Family] = {
         },
         vocab_files=(("spm.model",),),
     ),
+    # The encoder-decoder SentencePiece families (spm_seq2seq builds their backends) and Marian (marian).
+    "t5": Family(
+        "t5",
+        "T5Tokenizer",
+        "Unigram",
+        defaults={"eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>", "extra_ids": 100},
+        vocab_files=(("spiece.model",),),
+    ),
+    "mbart": Family(
+        "mbart",
+        "MBartTokenizer",
+        "Unigram",
+        defaults={**_ROBERTA_TOKENS, "src_lang": None, "tgt_lang": None},
+        vocab_files=(("sentencepiece.bpe.model",),),
+    ),
+    "mbart50": Family(
+        "mbart50",
+        "MBart50Tokenizer",
+        "Unigram",
+        defaults={
+            **{key: value for key, value in _ROBERTA_TOKENS.items() if key != "bos_token"},
+            "src_lang": None,
+            "tgt_lang": None,
+        },
+        vocab_files=(("sentencepiece.bpe.model",),),
+    ),
+    # Pegasus's mask tokens are set by its class: the SentencePiece conversion must see whether the
+    # checkpoint named them (see spm_seq2seq.pegasus_pieces).
+    "pegasus": Family(
+        "pegasus",
+        "PegasusTokenizer",
+        "Unigram",
+        defaults={"pad_token": "<pad>", "eos_token": "</s>", "unk_token": "<unk>", "offset": 103},
+        vocab_files=(("spiece.model",),),
+    ),
+    "marian": Family(
+        "marian",
+        "MarianTokenizer",
+        "Unigram",
+        defaults={
+            "unk_token": "<unk>",
+            "eos_token": "</s>",
+            "pad_token": "<pad>",
+            "model_max_length": 512,
+            "separate_vocabs": False,
+            "source_lang": None,
+            "target_lang": None,
+        },
+        vocab_files=(("source.spm", "target.spm", "vocab.json"),),
+    ),
     "generic": Family(
         "generic",
         "PreTrainedTokenizerFast",
@@ -169,6 +220,12 @@ CLASS_TO_FAMILY: dict[str, str] = {
     "LlamaTokenizer": "llama",
     "XLMRobertaTokenizer": "xlm_roberta",
     "DebertaV2Tokenizer": "deberta_v2",
+    "BartTokenizer": "roberta",  # as in transformers v5, BART's tokenizer is RoBERTa's
+    "T5Tokenizer": "t5",
+    "MBartTokenizer": "mbart",
+    "MBart50Tokenizer": "mbart50",
+    "PegasusTokenizer": "pegasus",
+    "MarianTokenizer": "marian",
     "PreTrainedTokenizer": "generic",
     "PreTrainedTokenizerFast": "generic",
     "TokenizersBackend": "generic",
@@ -190,6 +247,12 @@ for _cls, _types in {
     "LlamaTokenizer": "idefics idefics2",
     "XLMRobertaTokenizer": "gte jina_embeddings_v3 metaclip_2 trocr xlm-roberta xmod",
     "DebertaV2Tokenizer": "deberta-v2",
+    "BartTokenizer": "florence2",
+    "T5Tokenizer": "musicgen musicgen_melody mt5 switch_transformers t5",
+    "MBartTokenizer": "mbart",
+    "MBart50Tokenizer": "mbart50",
+    "PegasusTokenizer": "pegasus",
+    "MarianTokenizer": "marian",
     "TokenizersBackend": "arctic aria bigbird_pegasus flex_olmo fuyu glm glm4 glm4_moe glm4v gpt_bigcode "
     "granite granitemoe granitemoehybrid granitemoeshared internlm2 internlm3 jamba kosmos-2 llava "
     "llava_next minicpm3 minicpmv ministral ministral3 mistral mistral3 mixtral modernbert "

@@ -48,7 +48,9 @@ def _check_token(value: Any, path: Path, field: str, what: str) -> None:
         if key in _ADDED_TOKEN_FLAGS:
             check_field(flag, bool, source=path, field=f"{field}[{key!r}]", what=what)
         elif key not in ("content", "__type"):
-            raise ValueError(f"{what} {str(path)!r}: {field} has the key {key!r}, which an AddedToken does not take")
+            raise ValueError(
+                f"{what} {str(path)!r}: {field} has the key {key!r}, which an AddedToken does not take"
+            )
 
 
 def _check_special_tokens(data: dict[str, Any], path: Path, what: str) -> None:
@@ -61,7 +63,7 @@ def _check_special_tokens(data: dict[str, Any], path: Path, what: str) -> None:
         if tokens is None:
             continue
         check_field(tokens, (list, dict), source=path, field=key, what=what)
-        for name, token in (tokens.items() if isinstance(tokens, dict) else enumerate(tokens)):
+        for name, token in tokens.items() if isinstance(tokens, dict) else enumerate(tokens):
             _check_token(token, path, f"{key}[{name!r}]", what)
     decoder = data.get("added_tokens_decoder")
     if decoder is not None:
@@ -104,7 +106,6 @@ def _added_token_from(value: Any) -> Any:
     if isinstance(value, list):
         return [_added_token_from(item) for item in value]
     return value
-
 
 
 class LoadingMixin:
@@ -185,18 +186,20 @@ class LoadingMixin:
         for key, value in FAMILIES[family].defaults.items():
             init_kwargs.setdefault(key, value)
         conv.family_special_token_objects(family, init_kwargs)
+        # Tokenizer and its family subclasses are built from this mixin: imported here.
+        from .families import family_class
+        from .tokenizer import Tokenizer
+
+        target = family_class(family) if cls is Tokenizer else cls
+        if family == "marian":  # two SentencePiece models and a vocabulary, never a tokenizer.json
+            return target._from_checkpoint_files(ckpt, init_kwargs)
 
         if tokenizer_json is not None:
             backend, family = conv.backend_from_tokenizer_json(tokenizer_json, family, init_kwargs)
         else:
             files = cls._vocab_files(ckpt, family)
             backend = conv.backend_from_vocab_files(files, family, init_kwargs)
-        # The generic class hands back the family's class, as the reference AutoTokenizer does. Imported
-        # here: Tokenizer and its family subclasses are built from this mixin.
-        from .families import FAMILY_CLASSES
-        from .tokenizer import Tokenizer
-
-        target = FAMILY_CLASSES.get(family, Tokenizer) if cls is Tokenizer else cls
+        # The generic class hands back the family's class, as the reference AutoTokenizer does.
         return target(
             tokenizer_object=backend,
             _family=family,
@@ -244,7 +247,10 @@ class LoadingMixin:
 
     @staticmethod
     def _gather_init_kwargs(
-        ckpt: Any, tok_config: dict[str, Any], tokenizer_json: conv.TokenizerJson | None, user_kwargs: dict[str, Any]
+        ckpt: Any,
+        tok_config: dict[str, Any],
+        tokenizer_json: conv.TokenizerJson | None,
+        user_kwargs: dict[str, Any],
     ) -> dict[str, Any]:
         """Merge tokenizer_config.json, legacy special-token files and user keywords."""
         init_kwargs = {k: v for k, v in tok_config.items() if k not in ("tokenizer_class", "init_inputs")}
