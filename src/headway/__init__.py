@@ -218,6 +218,14 @@ if TYPE_CHECKING:  # for type checkers and editors: every public name (tests/tes
         LlamaForTokenClassification,
         LlamaModel,
     )
+    from headway.models.marian import MarianConfig, MarianModel, MarianMTModel
+    from headway.models.mbart import (
+        MBartConfig,
+        MBartForConditionalGeneration,
+        MBartForQuestionAnswering,
+        MBartForSequenceClassification,
+        MBartModel,
+    )
     from headway.models.mistral import (
         MistralConfig,
         MistralForCausalLM,
@@ -244,6 +252,7 @@ if TYPE_CHECKING:  # for type checkers and editors: every public name (tests/tes
         MPNetForTokenClassification,
         MPNetModel,
     )
+    from headway.models.pegasus import PegasusConfig, PegasusForConditionalGeneration, PegasusModel
     from headway.models.qwen2 import (
         Qwen2Config,
         Qwen2ForCausalLM,

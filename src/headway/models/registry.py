@@ -156,6 +156,14 @@ FAMILIES: dict[str, Family] = {
         question_answering="T5ForQuestionAnswering",
         extra=("T5EncoderModel",),
     ),
+    "mbart": Family(
+        "mbart", "MBartConfig", "MBartModel",
+        seq2seq_lm="MBartForConditionalGeneration",
+        sequence_classification="MBartForSequenceClassification",
+        question_answering="MBartForQuestionAnswering",
+    ),
+    "marian": Family("marian", "MarianConfig", "MarianModel", seq2seq_lm="MarianMTModel"),
+    "pegasus": Family("pegasus", "PegasusConfig", "PegasusModel", seq2seq_lm="PegasusForConditionalGeneration"),
 }
 
 
