@@ -639,3 +639,30 @@ def test_every_tokenizer_has_as_target_tokenizer(cls: type[Tokenizer], minilm_pa
     with tok.as_target_tokenizer():
         assert tok(TEXTS) == expected
     assert tok(TEXTS) == expected and tok(TEXTS, text_target=TEXTS)["labels"] == expected["input_ids"]
+
+
+# ---------------------------------------------------------------------------------------------
+# as_target_tokenizer() against transformers 4.57 (5.23 removed it)
+# ---------------------------------------------------------------------------------------------
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "seq2seq_tokenizers"
+
+
+@pytest.mark.parametrize("name", ["marian", "mbart", "mbart50"])
+def test_as_target_tokenizer_matches_transformers_4(name: str) -> None:
+    """Golden outputs of 4.57 (tests/fixtures/record_seq2seq_tokenizer_golden.py) on checkpoints kept there."""
+    golden = json.loads((FIXTURES / "golden_v4.json").read_text(encoding="utf-8"))
+    options = {"marian": {}, "mbart": {"src_lang": "en_XX", "tgt_lang": "ro_RO"}}
+    tok = Tokenizer.from_pretrained(
+        FIXTURES / name, **options.get(name, {"src_lang": "de_DE", "tgt_lang": "fr_XX"})
+    )
+    expected = golden[name]
+    assert type(tok).__name__ == expected["class"].removesuffix("Fast")
+    with tok.as_target_tokenizer():
+        assert tok(golden["targets"])["input_ids"] == expected["inside"]
+        # 4.57 switches back to input mode after the first call of a block (its __call__ always ends in
+        # input mode); headway keeps the whole block in target mode, as the context manager promises.
+        padded = tok(golden["targets"], padding=True, return_tensors="np")["input_ids"]
+        assert padded.tolist() == expected["inside_padded"]
+    assert tok(golden["inputs"])["input_ids"] == expected["after"]
+    assert tok(golden["inputs"], text_target=golden["targets"])["labels"] == expected["text_target"]

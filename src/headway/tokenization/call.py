@@ -608,6 +608,8 @@ class EncodingMixin:
         ``with tokenizer.as_target_tokenizer(): labels = tokenizer(targets)`` gives the ids of
         ``tokenizer(text_target=targets)``: Marian uses its target vocabulary, mBART ``tgt_lang``; for the
         other families targets are encoded like inputs. Prefer ``tokenizer(text, text_target=...)``.
+        Every call inside the block encodes targets (transformers 4.57 went back to inputs after the
+        first call, its ``__call__`` always ending in input mode).
         """
         logger.debug("as_target_tokenizer(): tokenizer(text, text_target=targets) does the same in one call")
         with self._lock:
