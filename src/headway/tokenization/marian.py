@@ -7,10 +7,21 @@ through the vocabulary (a piece the vocabulary lacks is ``<unk>``), and ``</s>``
 A leading language code such as ``>>fr<<`` (multilingual models) is one token.
 
 The reference class runs the ``sentencepiece`` library. Here each side is a Unigram backend of the
-``tokenizers`` library laid out in the vocabulary's id order: the vocabulary's pieces keep their
-SentencePiece scores, and entries the side's model does not have (the other side's pieces, specials)
-get a score so low that the search never picks them, so the pieces match SentencePiece's segmentation.
-Decoding follows the reference: the pieces between special tokens are joined as SentencePiece joins them.
+``tokenizers`` library laid out in the vocabulary's id order: the side's pieces keep their SentencePiece
+scores, the other entries can never be picked (specials and language codes are matched as added tokens
+first), so the pieces are SentencePiece's; a run of characters the side lacks comes out as one unknown
+piece whose text is then looked up in the vocabulary, as the reference does. Decoding follows the
+reference: the pieces between special tokens are joined as SentencePiece joins them.
+
+Known differences from the reference (none met on ordinary text):
+
+- the tokenizers library applies a SentencePiece charsmap per grapheme cluster, so a few rare sequences
+  normalize differently (a no-break space followed by a zero-width joiner loses the joiner);
+- a language code is one token anywhere in the text (the reference: only at the start), and a leading
+  ``>>xx<<`` the vocabulary lacks is encoded as text (the reference: one ``<unk>``);
+- truncating a pair to an odd length leaves the extra token to the longer text (the reference: the first);
+- pieces of a SentencePiece model missing from the vocabulary are never produced (a warning says so;
+  the reference encodes them as ``<unk>``).
 """
 
 from __future__ import annotations
@@ -232,9 +243,7 @@ class MarianTokenizer(Tokenizer):
         self._target_backend = self._target.backend(unk, keep)
         self._side = self._source
         self._decode_use_source_tokenizer = False
-        kwargs.pop("target_vocab_file", None)
-        super().__init__(self._source_backend, _copy=False, target_vocab_file=None, **kwargs)
-        self.init_kwargs["target_vocab_file"] = None  # a path is never saved; the file is
+        super().__init__(self._source_backend, _copy=False, **kwargs)
         self._finish_backends()
 
     def _finish_backends(self) -> None:

@@ -99,8 +99,7 @@ class T5Tokenizer(_SpmSeq2SeqTokenizer):
         elif extra_ids > 0 and extra_ids != len(found):
             raise ValueError(
                 f"extra_ids={extra_ids} but additional_special_tokens holds {len(found)} <extra_id_N> "
-                "sentinels; "
-                "they must agree (or pass extra_ids=0)"
+                "sentinels; they must agree (or pass extra_ids=0)"
             )
 
     def _finish_init(self) -> None:
