@@ -28,7 +28,14 @@ from headway.atomic import staged_folder
 from headway.hub import Checkpoint, pop_hub_kwargs, resolve
 from headway.nn.linear import exact_matmul
 from headway.sentence import util
-from headway.sentence.modules import Pooling, Transformer, load_module, read_json, write_json
+from headway.sentence.modules import (
+    Pooling,
+    Transformer,
+    check_module_chain,
+    load_module,
+    read_json,
+    write_json,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +70,45 @@ def as_text_batch(inputs: Any, method: str) -> tuple[list[str], bool]:
     return texts, False
 
 
+def check_truncate_dim(value: Any, dimension: int | None, where: str = "truncate_dim") -> int | None:
+    """``value`` if None or a whole number of dimensions from 1 to ``dimension`` (when known).
+
+    Raises:
+        TypeError: not an int (a bool is not one).
+        ValueError: below 1 (``-1`` would silently drop the last dimension) or above ``dimension``.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{where} must be a positive int (dimensions to keep) or None, got {value!r:.80}")
+    if value < 1 or (dimension is not None and value > dimension):
+        upper = f" and the embedding dimension {dimension}" if dimension is not None else ""
+        raise ValueError(f"{where} must be between 1{upper}, got {value}")
+    return int(value)
+
+
+_OPTION_KINDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "prompt_name": ((str, type(None)), "a str or None"),
+    "prompt": ((str, type(None)), "a str or None"),
+    "show_progress_bar": ((bool, type(None)), "a bool or None"),
+    "convert_to_numpy": ((bool,), "a bool"),
+    "convert_to_tensor": ((bool,), "a bool"),
+    "normalize_embeddings": ((bool,), "a bool"),
+    "device": ((str, torch.device, type(None)), "a str, a torch.device or None"),
+    "batch_size": ((int, np.integer), "a positive int"),
+    "precision": ((str,), "a str"),
+    "output_value": ((str, type(None)), "a str or None"),
+}
+
+
+def _check_options(**options: Any) -> None:
+    """Each option of ``_OPTION_KINDS`` of its kinds (a bool is no int), else a TypeError naming it."""
+    for name, value in options.items():
+        kinds, expected = _OPTION_KINDS[name]
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise TypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r:.80}")
+
+
 def _resolve_checkpoint(name: str | os.PathLike, hub_kwargs: dict) -> Checkpoint:
     """Resolve ``name``; a bare name (no '/') is tried as ``sentence-transformers/<name>`` first."""
     text = os.fspath(name)
@@ -93,6 +139,13 @@ def _check_module_entries(entries: list[Any], checkpoint: Checkpoint) -> None:
         for key in ("path", "name"):
             if key in entry and not isinstance(entry[key], str if key == "path" else (str, int)):
                 raise ValueError(f"{where}: {key!r} must be a string, got {entry[key]!r:.80}")
+        name = str(entry.get("name", i))
+        if not name or "." in name:  # a module's attribute name
+            raise ValueError(f"{where}: 'name' must be a non-empty name without '.', got {name!r:.80}")
+    names = [str(entry.get("name", i)) for i, entry in enumerate(entries)]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:  # a later module would silently replace an earlier one
+        raise ValueError(f"modules.json of {checkpoint.name!r} names modules {repeated} more than once")
 
 
 class SentenceTransformer(nn.Sequential):
@@ -133,7 +186,7 @@ class SentenceTransformer(nn.Sequential):
         self.default_prompt_name = default_prompt_name
         self._similarity_fn_name: str | None = None
         self.similarity_fn_name = similarity_fn_name
-        self.truncate_dim = truncate_dim
+        self.truncate_dim = check_truncate_dim(truncate_dim, None)
         if model_name_or_path is not None:
             named = self._load(_resolve_checkpoint(model_name_or_path, hub_kwargs))
         elif modules is not None:
@@ -143,6 +196,7 @@ class SentenceTransformer(nn.Sequential):
         if not named:
             raise ValueError("SentenceTransformer needs at least one module (e.g. a Transformer)")
         super().__init__(named)
+        self.truncate_dim = check_truncate_dim(self.truncate_dim, self._full_dimension(), "truncate_dim")
         for key, value in self.prompts.items():
             self.prompts[key] = "" if value is None else value
         if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
@@ -166,6 +220,12 @@ class SentenceTransformer(nn.Sequential):
                     f"config_sentence_transformers.json of {checkpoint.name!r}: prompts[{name!r}] must be a "
                     f"string, got {type(text).__name__}"
                 )
+        default, known = config.get("default_prompt_name"), {**self.prompts, **(config.get("prompts") or {})}
+        if self.default_prompt_name is None and default is not None and default not in known:
+            raise ValueError(
+                f"config_sentence_transformers.json of {checkpoint.name!r}: default_prompt_name {default!r:.80} is "
+                f"not one of its prompts {sorted(known)}"
+            )
         model_type = config.get("model_type", "SentenceTransformer")
         if model_type != "SentenceTransformer":
             return self._default_modules(checkpoint, f"is a {model_type}, not a SentenceTransformer")
@@ -177,11 +237,15 @@ class SentenceTransformer(nn.Sequential):
         if self._similarity_fn_name is None and config.get("similarity_fn_name") in util.SIMILARITY_FUNCTIONS:
             self.similarity_fn_name = config["similarity_fn_name"]
         if self.truncate_dim is None:
-            self.truncate_dim = config.get("truncate_dim")
-        return OrderedDict(
+            self.truncate_dim = check_truncate_dim(
+                config.get("truncate_dim"), None,
+                f"config_sentence_transformers.json of {checkpoint.name!r}: truncate_dim")
+        modules = OrderedDict(
             (str(entry.get("name", i)), load_module(entry["type"], checkpoint, entry.get("path", "")))
             for i, entry in enumerate(entries)
         )
+        check_module_chain(modules, checkpoint)
+        return modules
 
     @staticmethod
     def _default_modules(checkpoint: Checkpoint, why: str) -> OrderedDict[str, nn.Module]:
@@ -222,10 +286,14 @@ class SentenceTransformer(nn.Sequential):
     def max_seq_length(self, value: int) -> None:
         self[0].max_seq_length = value
 
+    def _full_dimension(self) -> int | None:
+        """Size of the vectors the modules produce, before ``truncate_dim``; None when none says."""
+        return next((m.get_embedding_dimension() for m in reversed(self) if hasattr(m, "get_embedding_dimension")),
+                    None)
+
     def get_sentence_embedding_dimension(self) -> int | None:
         """Size of the vectors ``encode`` returns (after ``truncate_dim``)."""
-        dim = next((m.get_embedding_dimension() for m in reversed(self) if hasattr(m, "get_embedding_dimension")),
-                   None)
+        dim = self._full_dimension()
         if self.truncate_dim is not None:
             return self.truncate_dim if dim is None else min(dim, self.truncate_dim)
         return dim
@@ -306,16 +374,23 @@ class SentenceTransformer(nn.Sequential):
             truncate_dim: Keep the first dimensions only (default: the model's ``truncate_dim``).
 
         Raises:
-            TypeError: ``sentences`` is not a str or a list of str (the bad element is named).
-            ValueError: Unknown ``precision`` / ``output_value`` / ``prompt_name``, or ``batch_size`` < 1.
+            TypeError: ``sentences`` is not a str or a list of str (the bad element is named), or an option
+                of the wrong type (named).
+            ValueError: Unknown ``precision`` / ``output_value`` / ``prompt_name``, ``batch_size`` < 1, or
+                ``truncate_dim`` outside 1 .. the embedding dimension.
         """
         texts, single = as_text_batch(sentences, "encode")
+        _check_options(prompt_name=prompt_name, prompt=prompt, show_progress_bar=show_progress_bar,
+                       convert_to_numpy=convert_to_numpy, convert_to_tensor=convert_to_tensor,
+                       normalize_embeddings=normalize_embeddings, device=device, batch_size=batch_size,
+                       precision=precision, output_value=output_value)
         if precision not in util.PRECISIONS:
             raise ValueError(f"Precision {precision!r} is not supported; expected one of {list(util.PRECISIONS)}")
         if output_value not in OUTPUT_VALUES:
             raise ValueError(f"output_value must be one of {list(OUTPUT_VALUES)}, got {output_value!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
+        if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        truncate_dim = check_truncate_dim(truncate_dim, self._full_dimension())
         if show_progress_bar is None:
             show_progress_bar = logger.getEffectiveLevel() <= logging.INFO
         if convert_to_tensor:
@@ -324,6 +399,7 @@ class SentenceTransformer(nn.Sequential):
             convert_to_tensor = convert_to_numpy = False
         prompt = self._resolve_prompt(prompt, prompt_name)
         truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
+        batch_size = int(batch_size)
         if device is not None and torch.device(device) != self.device:
             self.to(device)
         # int8/uint8 buckets come from these very embeddings: a 1e-7 difference at a bucket edge would
@@ -447,4 +523,4 @@ def _headway_version() -> str:
     return __version__
 
 
-__all__ = ["SentenceTransformer", "as_text_batch", "default_device"]
+__all__ = ["SentenceTransformer", "as_text_batch", "check_truncate_dim", "default_device"]

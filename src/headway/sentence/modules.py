@@ -148,7 +148,11 @@ class Transformer(nn.Module):
             if found:
                 config = found
                 break
-        return cls(checkpoint, max_seq_length=config.get("max_seq_length"),
+        length = config.get("max_seq_length")
+        if length is not None and not 1 <= length < 2**64:  # the tokenizers library holds lengths as u64
+            raise ValueError(f"{name} of {checkpoint.name!r}: max_seq_length must be a positive int below 2**64, "
+                             f"got {length}")
+        return cls(checkpoint, max_seq_length=length,
                    do_lower_case=bool(config.get("do_lower_case", False)))
 
     def tokenize(self, texts: list[str] | list[tuple[str, str]]) -> dict[str, Tensor]:
@@ -220,6 +224,8 @@ class Pooling(nn.Module):
     def __init__(self, embedding_dimension: int, pooling_mode: str | tuple[str, ...] | list[str] = "mean",
                  include_prompt: bool = True) -> None:
         super().__init__()
+        if isinstance(embedding_dimension, bool) or not isinstance(embedding_dimension, int) or embedding_dimension < 1:
+            raise ValueError(f"Pooling embedding_dimension must be a positive int, got {embedding_dimension!r:.80}")
         modes = (pooling_mode,) if isinstance(pooling_mode, str) else tuple(pooling_mode)
         for mode in modes:
             if mode not in self.POOLING_MODES:
@@ -240,7 +246,8 @@ class Pooling(nn.Module):
         config = dict(config)
         dimension = config.pop("embedding_dimension", config.pop("word_embedding_dimension", None))
         if dimension is None:
-            raise ValueError(f"Pooling config {config} has no embedding_dimension (or word_embedding_dimension)")
+            raise ValueError(f"Pooling config has no embedding_dimension (or word_embedding_dimension); its keys: "
+                             f"{sorted(config)[:12]}")
         legacy = {key: config.pop(key) for key in list(config) if key in _LEGACY_POOLING_KEYS}
         mode = config.pop("pooling_mode", None)
         if mode is None:
@@ -270,6 +277,11 @@ class Pooling(nn.Module):
 
     def forward(self, features: Features) -> Features:
         tokens = features["token_embeddings"]  # (B, T, D)
+        if tokens.shape[-1] != self.embedding_dimension:
+            raise ValueError(
+                f"Pooling expects token embeddings of size {self.embedding_dimension} (its embedding_dimension), "
+                f"got {tokens.shape[-1]}: the pooling config does not match the model before it"
+            )
         mask = features.get("attention_mask")
         if mask is None or mask.shape[-1] != tokens.shape[1]:
             mask = torch.ones(tokens.shape[:-1], device=tokens.device, dtype=torch.int64)
@@ -399,9 +411,24 @@ class Dense(nn.Module):
         unknown = sorted(set(config) - known)
         if unknown:
             logger.warning("Ignoring unknown Dense config keys %s in %s", unknown, checkpoint.name)
+        where = f"Dense module of {checkpoint.name!r} ({checkpoint.subfolder})"
+        for key in ("in_features", "out_features"):
+            if config[key] < 1:
+                raise ValueError(f"{where}: config.json {key} must be a positive int, got {config[key]}")
+        # The weights' shapes are checked against the config before the layer is built, so a config naming
+        # a huge size fails on the (small) file it comes with instead of allocating that size.
+        state = load_state_dict(checkpoint)
+        out_features, in_features = config["out_features"], config["in_features"]
+        expected = {"linear.weight": (out_features, in_features)}
+        if config.get("bias", True):
+            expected["linear.bias"] = (out_features,)
+        if config.get("use_residual") and in_features != out_features:
+            expected["residual.weight"] = (out_features, in_features)
+        found = {key: tuple(state[key].shape) for key in state}
+        if found != expected:
+            raise ValueError(f"{where}: the weights hold {found}, but config.json describes {expected}")
         module = cls(activation_function=activation_from_name(act) if act else None,
                      **{k: v for k, v in config.items() if k in known})
-        state = load_state_dict(checkpoint)
         module.load_state_dict({key: state[key] for key in state}, strict=True)
         return module
 
@@ -425,7 +452,7 @@ class Dense(nn.Module):
         return self.out_features
 
     def forward(self, features: Features) -> Features:
-        x = features[self.module_input_name]
+        x = _feature(features, self.module_input_name, self)
         out = self.activation_function(self.linear(x))
         if self.use_residual:
             out = out + (x if self.in_features == self.out_features else self.residual(x))
@@ -456,10 +483,70 @@ class Normalize(nn.Module):
                                                     "module_output_name": self.module_output_name}, indent=4)
 
     def forward(self, features: Features) -> Features:
-        x = features.get(self.module_input_name)
-        if x is not None:
-            features[self.module_output_name] = torch.nn.functional.normalize(x, p=2, dim=-1)
+        # A misspelled input name would skip the normalisation silently (as in sentence-transformers): refuse.
+        x = _feature(features, self.module_input_name, self)
+        features[self.module_output_name] = torch.nn.functional.normalize(x, p=2, dim=-1)
         return features
+
+
+def _feature(features: Features, name: str, module: nn.Module) -> Tensor:
+    """``features[name]``, or a ValueError naming the module's ``module_input_name`` and what there is."""
+    if name not in features:
+        raise ValueError(
+            f"{type(module).__name__} reads the feature {name!r} (its module_input_name), which the modules before "
+            f"it do not produce; features: {sorted(features)}"
+        )
+    return features[name]
+
+
+# Features a module adds to the dict: the Transformer and Pooling always write these two.
+_PRODUCED = {"Transformer": ("token_embeddings",), "Pooling": ("sentence_embedding",)}
+
+
+def check_module_chain(modules: dict[str, nn.Module], checkpoint: Checkpoint) -> None:
+    """The modules of ``modules.json`` fit together: sizes agree and each reads a feature made before it.
+
+    A Pooling sized otherwise than the Transformer before it (its config's ``word_embedding_dimension``),
+    a Dense whose ``in_features`` differ from the vectors it gets, or a Dense / Normalize reading a
+    feature no module before it writes (a misspelled ``module_input_name``) are ValueErrors naming the
+    module's folder: they would otherwise give a wrong dimension or skip a step without a word.
+    """
+    first = next(iter(modules.values()), None)
+    if not isinstance(first, Transformer):
+        raise ValueError(  # noqa: TRY004 - bad file content, not a bad argument
+            f"modules.json of {checkpoint.name!r} must list a Transformer first (it tokenizes the "
+            f"texts), got {type(first).__name__ if first is not None else 'no module'}"
+        )
+    produced = {"input_ids", "attention_mask", "token_type_ids"}
+    sizes: dict[str, int] = {}  # feature -> its last dimension, when known
+    for name, module in modules.items():
+        where = f"module {name!r} ({type(module).__name__}) in modules.json of {checkpoint.name!r}"
+        if isinstance(module, Transformer):
+            sizes["token_embeddings"] = module.get_embedding_dimension()
+        elif isinstance(module, Pooling):
+            width = sizes.get("token_embeddings")
+            if width is not None and width != module.embedding_dimension:
+                raise ValueError(
+                    f"{where}: its config.json gives word_embedding_dimension {module.embedding_dimension}, but the "
+                    f"transformer before it gives token embeddings of size {width}"
+                )
+            sizes["sentence_embedding"] = module.get_embedding_dimension()
+        elif isinstance(module, (Dense, Normalize)):
+            if module.module_input_name not in produced:
+                raise ValueError(
+                    f"{where}: module_input_name {module.module_input_name!r} is not a feature the modules before "
+                    f"it produce ({sorted(produced)}); is it misspelled?"
+                )
+            width = sizes.get(module.module_input_name)
+            if isinstance(module, Dense):
+                if width is not None and width != module.in_features:
+                    raise ValueError(f"{where}: in_features is {module.in_features}, but its input "
+                                     f"{module.module_input_name!r} has size {width}")
+                width = module.out_features
+            if width is not None:
+                sizes[module.module_output_name] = width
+            produced.add(module.module_output_name)
+        produced.update(_PRODUCED.get(type(module).__name__, ()))
 
 
 _POOLING_FIELDS = {"embedding_dimension": int, "word_embedding_dimension": int, "pooling_mode": (str, list),
@@ -470,9 +557,13 @@ _DENSE_FIELDS = {"in_features": int, "out_features": int, "bias": bool, "use_res
 
 def _load_pooling(checkpoint: Checkpoint) -> Pooling:
     config = read_json(checkpoint, "config.json", fields=_POOLING_FIELDS)
+    path = posixpath.join(checkpoint.subfolder, "config.json")
     if config is None:
-        raise FileNotFoundError(checkpoint.missing_message(posixpath.join(checkpoint.subfolder, "config.json")))
-    return Pooling.from_config(config)
+        raise FileNotFoundError(checkpoint.missing_message(path))
+    try:
+        return Pooling.from_config(config)
+    except ValueError as err:  # say which file holds the bad value
+        raise ValueError(f"{path} of {checkpoint.name!r}: {err}") from None
 
 
 # modules.json "type" -> loader. Every spelling sentence-transformers has written: the classic
@@ -521,4 +612,8 @@ def load_module(type_name: str, checkpoint: Checkpoint, path: str) -> nn.Module:
             f"support (it never imports classes named in model files). Supported: Transformer, Pooling, Dense, "
             f"Normalize, spelled as any of: {', '.join(sorted(MODULE_TYPES))}"
         )
-    return _LOADERS[kind](sub_checkpoint(checkpoint, path))
+    try:
+        return _LOADERS[kind](sub_checkpoint(checkpoint, path))
+    except FileNotFoundError as err:  # say which module of modules.json wanted the file
+        raise FileNotFoundError(f"modules.json of {checkpoint.name!r}: the {kind} module in folder {path!r}: {err}"
+                                ) from None

@@ -189,9 +189,9 @@ def _quantization_ranges(embeddings: np.ndarray, precision: str, calibration: np
     if calibration is None:
         if embeddings.ndim == 1 or embeddings.shape[0] == 1:
             raise ValueError(
-                f"Cannot compute {precision} quantization ranges from a single embedding. Call "
-                "`quantize_embeddings` with `ranges` or `calibration_embeddings` from a representative set "
-                "of embeddings instead."
+                f"Cannot compute {precision} quantization ranges (precision={precision!r}) from a single "
+                "embedding. Call `quantize_embeddings` with `ranges` or `calibration_embeddings` from a "
+                "representative set of embeddings instead."
             )
         if embeddings.shape[0] < 100:
             logger.warning(
