@@ -198,6 +198,34 @@ def test_encoder_outputs_as_tuple_and_return_dict_false(default_pair):
     assert_close(got[-1], expected[-1], atol=ATOL)  # the encoder's last hidden state
 
 
+def test_one_encoder_row_per_group_of_decoder_rows(default_pair):
+    """generate()'s beams read their input's encoder row without repeating it: the same as repeating it."""
+    _, ours, _ = default_pair
+    enc, dec = encoder_batch(), decoder_batch()
+    encoded = ours.get_encoder()(**enc)
+    ids = dec["decoder_input_ids"].repeat_interleave(2, dim=0)[:, :5]  # two decoder rows per input
+    with torch.no_grad():
+        repeated = ours(
+            encoder_outputs=(encoded.last_hidden_state.repeat_interleave(2, dim=0),),
+            attention_mask=enc["attention_mask"].repeat_interleave(2, dim=0), decoder_input_ids=ids,
+            output_attentions=True,
+        )  # fmt: skip
+        cache = EncoderDecoderCache()
+        grouped = ours(encoder_outputs=encoded, attention_mask=enc["attention_mask"], decoder_input_ids=ids[:, :4],
+                       past_key_values=cache, output_attentions=True)  # fmt: skip
+        step = ours(encoder_outputs=encoded, attention_mask=enc["attention_mask"], decoder_input_ids=ids[:, 4:],
+                    past_key_values=cache)  # fmt: skip
+    assert cache.cross_attention_cache[0][0].shape[0] == 3  # stored once per input, not per decoder row
+    assert_close(grouped.logits, repeated.logits[:, :4], atol=ATOL)
+    assert_close(step.logits[:, 0], repeated.logits[:, 4], atol=ATOL)
+    for ours_map, full_map in zip(grouped.cross_attentions, repeated.cross_attentions, strict=True):
+        assert_close(ours_map, full_map[:, :, :4], atol=ATOL)
+    with pytest.raises(
+        ValueError, match="decoder's 4 rows are not a multiple of the encoder output's 3 rows"
+    ):
+        ours(encoder_outputs=encoded, attention_mask=enc["attention_mask"], decoder_input_ids=ids[:4])
+
+
 def test_gradients_in_train_mode_without_dropout(tmp_path):
     ref = reference(dropout=0.0)
     ours = BartForConditionalGeneration.from_pretrained(save(ref, tmp_path))

@@ -145,8 +145,11 @@ class GenerationMixin:
             attention_mask = None
         expand = max(settings.num_beams, settings.num_return_sequences)
         model_kwargs: dict[str, Any] = {}
-        if seq2seq:
-            expanded, encoder_mask = seq2seq_inputs.expand_encoder(encoder_outputs, encoder_mask, expand)
+        if seq2seq:  # repeated for each beam or sample, unless the model reads one row per group of them
+            groups = getattr(self, "groups_encoder_rows", False)
+            expanded, encoder_mask = seq2seq_inputs.expand_encoder(
+                encoder_outputs, encoder_mask, 1 if groups else expand
+            )
             model_kwargs = {"encoder_outputs": expanded, "attention_mask": encoder_mask}
         if expand > 1:
             input_ids = input_ids.repeat_interleave(expand, dim=0)

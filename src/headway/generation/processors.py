@@ -33,9 +33,12 @@ def _token_ids(ids: int | list[int] | torch.Tensor, device: Any = None) -> torch
     return torch.tensor(list(ids), dtype=torch.long, device=device)
 
 
-def _vocab_mask(ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-    """(V,) bool: True at the vocabulary entries listed in ``ids`` (ids outside the vocabulary ignored)."""
-    return torch.isin(torch.arange(scores.shape[-1], device=scores.device), ids.to(scores.device))
+def _forbid(scores: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """``scores`` with the vocabulary entries listed in ``ids`` set to -inf (ids outside the vocabulary
+    ignored): a few entries written, not a (V,) mask built and applied."""
+    ids = ids.to(scores.device)
+    ids = ids[(ids >= 0) & (ids < scores.shape[-1])]
+    return scores.index_fill(-1, ids, _NEG_INF)
 
 
 def _check_min_tokens_to_keep(min_tokens_to_keep: int) -> None:
@@ -77,7 +80,7 @@ class MinLengthLogitsProcessor(LogitsProcessor):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
         if input_ids.shape[-1] >= self.min_length:
             return scores
-        return scores.masked_fill(_vocab_mask(self.eos_token_id, scores), _NEG_INF)
+        return _forbid(scores, self.eos_token_id)
 
 
 class MinNewTokensLengthLogitsProcessor(LogitsProcessor):
@@ -103,7 +106,7 @@ class MinNewTokensLengthLogitsProcessor(LogitsProcessor):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
         if input_ids.shape[-1] - self.prompt_length_to_skip >= self.min_new_tokens:
             return scores
-        return scores.masked_fill(_vocab_mask(self.eos_token_id, scores), _NEG_INF)
+        return _forbid(scores, self.eos_token_id)
 
 
 class ForcedBOSTokenLogitsProcessor(LogitsProcessor):
@@ -146,7 +149,7 @@ class SuppressTokensLogitsProcessor(LogitsProcessor):
         self.suppress_tokens = _token_ids(list(suppress_tokens), device)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
-        return scores.masked_fill(_vocab_mask(self.suppress_tokens, scores), _NEG_INF)
+        return _forbid(scores, self.suppress_tokens)
 
 
 class SuppressTokensAtBeginLogitsProcessor(LogitsProcessor):
@@ -162,7 +165,7 @@ class SuppressTokensAtBeginLogitsProcessor(LogitsProcessor):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
         if input_ids.shape[-1] != self.begin_index:
             return scores
-        return scores.masked_fill(_vocab_mask(self.begin_suppress_tokens, scores), _NEG_INF)
+        return _forbid(scores, self.begin_suppress_tokens)
 
 
 # -- penalties and bans -------------------------------------------------------------------------------------

@@ -135,7 +135,10 @@ class BartAttention(nn.Module):
     """Multi-head attention: self-attention over ``hidden``, or cross-attention over ``key_value_states``.
 
     With a cache, self-attention appends its keys and values to ``cache.self_attention_cache``; cross-
-    attention computes its keys and values on the first call and reads the stored ones afterwards.
+    attention computes its keys and values on the first call and reads the stored ones afterwards. The
+    encoder's output may hold one row per group of consecutive decoder rows (``generate``'s beams of one
+    input): each group's queries then attend to their row's keys together, which are neither repeated nor
+    stored per beam.
     """
 
     def __init__(
@@ -174,11 +177,22 @@ class BartAttention(nn.Module):
                 value = self._heads(self.v_proj(key_value_states))
                 if cache is not None:
                     key, value = cache.store_cross_attention(key, value, self.layer_idx)
+        rows = key.shape[0]
+        groups = B // rows
+        if groups * rows != B:
+            raise ValueError(f"the decoder's {B} rows are not a multiple of the encoder output's {rows} rows")
+        if groups > 1:  # a group's queries side by side: (rows, heads, groups * T, head_dim)
+            query = (
+                query.reshape(rows, groups, self.num_heads, T, self.head_dim).transpose(1, 2).flatten(2, 3)
+            )
         out, weights = attention(
             query, key, value, mask, dropout_p=self.dropout if self.training else 0.0, scale=self.scaling,
             is_causal=is_causal and mask is None, output_attentions=output_attentions,
         )  # fmt: skip
-        out = out.transpose(1, 2).reshape(B, T, E)  # (B, T, hidden)
+        out = out.unflatten(2, (groups, T)).permute(0, 2, 3, 1, 4)  # (rows, groups, T, heads, head_dim)
+        out = out.reshape(B, T, E)  # (B, T, hidden)
+        if weights is not None and groups > 1:
+            weights = weights.unflatten(2, (groups, T)).transpose(1, 2).flatten(0, 1)  # (B, heads, T, S)
         return self.out_proj(out), weights
 
 
@@ -287,6 +301,9 @@ class BartClassificationHead(nn.Module):
 class BartPreTrainedModel(PreTrainedModel):
     config_class: ClassVar[type[PretrainedConfig]] = BartConfig
     base_model_prefix: ClassVar[str] = "model"
+    # The decoder takes an encoder output of one row per group of decoder rows: generate() need not repeat
+    # it for each beam (see BartAttention).
+    groups_encoder_rows: ClassVar[bool] = True
     _keys_to_ignore_on_load_unexpected: ClassVar[list[str]] = [r"encoder\.version", r"decoder\.version"]
 
     @torch.no_grad()
