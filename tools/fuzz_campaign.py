@@ -61,7 +61,10 @@ def worker(args: argparse.Namespace) -> None:
 
     env = build(args.env)
     env.max_build_params = None  # the process limit contains what a big config builds
-    out = sys.stdout
+    # Results go to the original stdout; anything a library prints (the tokenizers library writes to fd 1)
+    # goes to stderr, which the parent keeps in a file.
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
     for seed in map(int, args.seeds.split(",")):
         out.write(json.dumps({"start": seed}) + "\n")
         out.flush()
@@ -105,10 +108,11 @@ def run_target(target: str, seeds: list[int], args: argparse.Namespace, env_dir:
             "--seeds",
             ",".join(map(str, pending)),
         ]
+        log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed below; a pipe could fill and block the worker
         child = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=log,
             env=environ,
             cwd=ROOT,
             text=True,
@@ -122,7 +126,7 @@ def run_target(target: str, seeds: list[int], args: argparse.Namespace, env_dir:
                 os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
                 if current is None:
-                    raise RuntimeError(f"worker for {target} did not start: {child.stderr.read()[-2000:]}")
+                    raise RuntimeError(f"worker for {target} did not start: {_tail(log, 2000)}")
                 results.append(
                     {"seed": current, "status": "hang", "detail": f"no answer in {args.timeout} s"}
                 )
@@ -131,8 +135,8 @@ def run_target(target: str, seeds: list[int], args: argparse.Namespace, env_dir:
             line = child.stdout.readline()
             if not line:  # the worker died
                 code = child.wait()
-                error = child.stderr.read()[-600:]
-                if current is None:
+                error = _tail(log, 600)
+                if current is None:  # between cases: start another worker for the rest
                     if not started:
                         raise RuntimeError(f"worker for {target} failed to start (exit {code}): {error}")
                     break
@@ -147,7 +151,10 @@ def run_target(target: str, seeds: list[int], args: argparse.Namespace, env_dir:
                 pending.remove(current)
                 break
             started = True
-            record = json.loads(line)
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
             if "start" in record:
                 current, deadline = record["start"], time.monotonic() + args.timeout
             else:
@@ -157,7 +164,14 @@ def run_target(target: str, seeds: list[int], args: argparse.Namespace, env_dir:
                 if not pending:
                     child.wait()
                     break
+        log.close()
     return results
+
+
+def _tail(log, size: int) -> str:
+    log.flush()
+    log.seek(0)
+    return log.read()[-size:]
 
 
 def _signal_name(code: int) -> str:
