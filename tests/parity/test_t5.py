@@ -177,6 +177,34 @@ def test_encoder_outputs_as_tuple_and_return_dict_false(lm_pair):
     assert len(as_tuple) == 2 and torch.equal(as_tuple[0], out.logits)
 
 
+def test_one_encoder_row_per_group_of_decoder_rows(lm_pair):
+    """generate()'s beams read their input's encoder row without repeating it: the same as repeating it."""
+    _, _, ours, _ = lm_pair
+    enc, dec = encoder_batch(), decoder_batch()
+    ids = dec["decoder_input_ids"].repeat_interleave(2, dim=0)[:, :5]  # two decoder rows per input
+    with torch.no_grad():
+        encoded = ours.get_encoder()(**enc)
+        repeated = ours(
+            encoder_outputs=(encoded.last_hidden_state.repeat_interleave(2, dim=0),),
+            attention_mask=enc["attention_mask"].repeat_interleave(2, dim=0), decoder_input_ids=ids,
+            output_attentions=True,
+        )  # fmt: skip
+        cache = EncoderDecoderCache()
+        grouped = ours(encoder_outputs=encoded, attention_mask=enc["attention_mask"], decoder_input_ids=ids[:, :4],
+                       past_key_values=cache, output_attentions=True)  # fmt: skip
+        step = ours(encoder_outputs=encoded, attention_mask=enc["attention_mask"], decoder_input_ids=ids[:, 4:],
+                    past_key_values=cache)  # fmt: skip
+    assert cache.cross_attention_cache[0][0].shape[0] == 3  # stored once per input, not per decoder row
+    assert_close(grouped.logits, repeated.logits[:, :4])
+    assert_close(step.logits[:, 0], repeated.logits[:, 4])
+    for ours_map, full_map in zip(grouped.cross_attentions, repeated.cross_attentions, strict=True):
+        assert_close(ours_map, full_map[:, :, :4])
+    with pytest.raises(
+        ValueError, match="decoder's 4 rows are not a multiple of the encoder output's 3 rows"
+    ):
+        ours(encoder_outputs=encoded, attention_mask=enc["attention_mask"], decoder_input_ids=ids[:4])
+
+
 def test_gradients_in_train_mode(tmp_path):
     """Train mode (dropout 0 so both draw nothing): every parameter's gradient equals the reference's."""
     ref = reference("v1_1", dropout_rate=0.0)
@@ -316,6 +344,42 @@ def test_headway_save_reloads_in_the_reference(lm_pair, tmp_path):
     inputs = {**encoder_batch(), "labels": labels_for()}
     with torch.no_grad():
         assert_outputs_close(ref(**inputs), back.eval()(**inputs))
+
+
+# -- generation -------------------------------------------------------------------------------------------
+GENERATION = {
+    "greedy": {"max_new_tokens": 12, "min_new_tokens": 6},
+    "beam": {"num_beams": 4, "max_new_tokens": 12, "min_new_tokens": 4, "no_repeat_ngram_size": 2,
+             "length_penalty": 0.7, "early_stopping": True},
+    "beam-returns": {"num_beams": 4, "num_return_sequences": 2, "max_new_tokens": 10, "length_penalty": 1.5},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=sorted(VARIANTS))
+def generation_pair(request, tmp_path_factory):
+    """(reference, headway) with as many decoder as encoder layers: the reference's generate sizes its
+    cache by the encoder's layer count, and fails on a deeper decoder."""
+    folder = tmp_path_factory.mktemp(f"t5-gen-{request.param}")
+    ref = reference(request.param, num_decoder_layers=TINY["num_layers"])
+    ref.save_pretrained(folder)
+    return ref, t5.T5ForConditionalGeneration.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("settings", sorted(GENERATION))
+def test_generation_is_token_identical(generation_pair, settings):
+    ref, ours = generation_pair
+    kwargs = {
+        **encoder_batch(),
+        **GENERATION[settings],
+        "return_dict_in_generate": True,
+        "output_scores": True,
+    }
+    with torch.no_grad():
+        ref_out, our_out = ref.generate(**kwargs), ours.generate(**kwargs)
+    assert torch.equal(our_out.sequences, ref_out.sequences)
+    assert (our_out.sequences[:, 0] == TINY["decoder_start_token_id"]).all()
+    if "num_beams" in GENERATION[settings]:
+        assert_close(our_out.sequences_scores, ref_out.sequences_scores)
 
 
 # -- configuration ------------------------------------------------------------------------------------------

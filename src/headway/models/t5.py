@@ -190,7 +190,10 @@ class T5Attention(nn.Module):
 
     Self-attention appends its keys and values to the cache's self-attention part; cross-attention
     (``key_value_states``: the encoder's output) computes them on the decoder's first call and reads them
-    from the cache afterwards. Only the first layer of a stack holds ``relative_attention_bias``.
+    from the cache afterwards. The encoder's output may hold one row per group of consecutive decoder rows
+    (``generate``'s beams of one input): a group's queries then attend to their row's keys together, which
+    are neither repeated nor stored per beam. Only the first layer of a stack holds
+    ``relative_attention_bias``.
     """
 
     def __init__(self, config: T5Config, *, relative_bias: bool = False, layer_idx: int = 0) -> None:
@@ -236,12 +239,21 @@ class T5Attention(nn.Module):
                 key, value = self._heads(self.k(key_value_states)), self._heads(self.v(key_value_states))
                 if cache is not None:
                     key, value = cache.store_cross_attention(key, value, self.layer_idx)
+        B, heads, T, d_kv = query.shape
+        rows = key.shape[0]
+        groups = B // rows
+        if groups * rows != B:
+            raise ValueError(f"the decoder's {B} rows are not a multiple of the encoder output's {rows} rows")
+        if groups > 1:  # a group's queries side by side: (rows, heads, groups * T, d_kv)
+            query = query.reshape(rows, groups, heads, T, d_kv).transpose(1, 2).flatten(2, 3)
         p = self.dropout if self.training else 0.0
         out, weights = attention(
             query, key, value, mask, dropout_p=p, scale=1.0, output_attentions=output_attentions
         )
-        B, _, T, _ = out.shape
-        out = out.transpose(1, 2).reshape(B, T, -1)  # (B, heads, T, d_kv) -> (B, T, heads * d_kv)
+        out = out.unflatten(2, (groups, T)).permute(0, 2, 3, 1, 4)  # (rows, groups, T, heads, d_kv)
+        out = out.reshape(B, T, heads * d_kv)
+        if weights is not None and groups > 1:
+            weights = weights.unflatten(2, (groups, T)).transpose(1, 2).flatten(0, 1)  # (B, heads, T, S)
         return self.o(out), weights
 
 
@@ -325,6 +337,9 @@ class T5Block(nn.Module):
 class T5PreTrainedModel(PreTrainedModel):
     config_class: ClassVar[type[PretrainedConfig]] = T5Config
     base_model_prefix: ClassVar[str] = "transformer"
+    # The decoder takes an encoder output of one row per group of decoder rows: generate() need not repeat
+    # it for each beam (see T5Attention).
+    groups_encoder_rows: ClassVar[bool] = True
     # Some checkpoints carry a relative bias table for the first cross-attention, which no layer reads.
     _keys_to_ignore_on_load_unexpected: ClassVar[list[str]] = [
         r"decoder\.block\.0\.layer\.1\.EncDecAttention\.relative_attention_bias\.weight"
