@@ -421,8 +421,8 @@ def test_config_derived_fields_and_round_trip(tmp_path):
     ({"feed_forward_proj": "maybe-relu"}, "feed_forward_proj must be"),
     ({"d_kv": 0}, "d_kv must be a positive int, got 0"),
     ({"num_decoder_layers": -1}, "num_decoder_layers must be a positive int"),
-    ({"relative_attention_num_buckets": 2}, "relative_attention_num_buckets must be at least 4"),
-    ({"relative_attention_max_distance": 8}, "relative_attention_max_distance"),
+    ({"relative_attention_num_buckets": 2}, "relative_attention_num_buckets must be at least 4.*got 2 and 128"),
+    ({"relative_attention_max_distance": 16}, "more than half of it.*got 32 and 16"),
 ])  # fmt: skip
 def test_config_errors_name_the_field(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -104,16 +104,11 @@ class T5Config(PretrainedConfig):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if self.relative_attention_num_buckets < 4:
+        buckets, distance = self.relative_attention_num_buckets, self.relative_attention_max_distance
+        if buckets < 4 or distance <= buckets // 2:  # half the buckets per direction, half of those exact
             raise ValueError(
-                f"relative_attention_num_buckets must be at least 4 (half per direction, half of those exact), "
-                f"got {self.relative_attention_num_buckets}"
-            )
-        if self.relative_attention_max_distance <= self.relative_attention_num_buckets // 2:
-            raise ValueError(
-                f"relative_attention_max_distance ({self.relative_attention_max_distance}) must exceed half of "
-                f"relative_attention_num_buckets ({self.relative_attention_num_buckets}): the buckets past "
-                "the exact ones are spaced logarithmically up to it"
+                f"relative_attention_num_buckets must be at least 4 and relative_attention_max_distance more "
+                f"than half of it (the log-spaced buckets reach it), got {buckets} and {distance}"
             )
         parts = self.feed_forward_proj.split("-") if isinstance(self.feed_forward_proj, str) else []
         if not 1 <= len(parts) <= 2 or (len(parts) == 2 and parts[0] != "gated") or parts[-1] not in ACT2FN:
@@ -214,14 +209,9 @@ class T5Attention(nn.Module):
         return x.view(B, T, self.n_heads, self.key_value_proj_dim).transpose(1, 2)  # (B, heads, T, d_kv)
 
     def forward(
-        self,
-        hidden: Tensor,
-        mask: Tensor | None,
-        output_attentions: bool = False,
-        *,
-        key_value_states: Tensor | None = None,
-        cache: EncoderDecoderCache | None = None,
-    ) -> tuple[Tensor, Tensor | None]:
+        self, hidden: Tensor, mask: Tensor | None, output_attentions: bool = False, *,
+        key_value_states: Tensor | None = None, cache: EncoderDecoderCache | None = None,
+    ) -> tuple[Tensor, Tensor | None]:  # fmt: skip
         """(B, T, d_model) -> (B, T, d_model), and the weights (B, heads, T, S) when ``output_attentions``.
 
         ``mask`` is additive, (B or 1, heads or 1, T, S): position bias, padding and causality together.
@@ -311,15 +301,10 @@ class T5Block(nn.Module):
         self.layer.append(T5LayerFF(config))
 
     def forward(
-        self,
-        hidden: Tensor,
-        mask: Tensor | None,
-        output_attentions: bool = False,
-        *,
-        encoder_hidden_states: Tensor | None = None,
-        encoder_mask: Tensor | None = None,
+        self, hidden: Tensor, mask: Tensor | None, output_attentions: bool = False, *,
+        encoder_hidden_states: Tensor | None = None, encoder_mask: Tensor | None = None,
         cache: EncoderDecoderCache | None = None,
-    ) -> tuple[Tensor, Any]:
+    ) -> tuple[Tensor, Any]:  # fmt: skip
         """Returns the new hidden state and the attention weights: the self-attention's, or in the decoder
         the pair (self-attention's, cross-attention's)."""
         hidden, weights = self.layer[0](hidden, mask, output_attentions, cache=cache)
@@ -432,20 +417,12 @@ class T5Stack(T5PreTrainedModel):
         return bias if padding is None else bias + padding  # (B, heads, T, S)
 
     def forward(
-        self,
-        input_ids: Tensor | None = None,
-        attention_mask: Tensor | None = None,
-        encoder_hidden_states: Tensor | None = None,
-        encoder_attention_mask: Tensor | None = None,
-        inputs_embeds: Tensor | None = None,
-        past_key_values: EncoderDecoderCache | tuple | None = None,
-        use_cache: bool | None = None,
-        *,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        cache_position: Tensor | None = None,
-        **kwargs: Any,
-    ) -> BaseModelOutput | BaseModelOutputWithPastAndCrossAttentions:
+        self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+        encoder_hidden_states: Tensor | None = None, encoder_attention_mask: Tensor | None = None,
+        inputs_embeds: Tensor | None = None, past_key_values: EncoderDecoderCache | tuple | None = None,
+        use_cache: bool | None = None, *, output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None, cache_position: Tensor | None = None, **kwargs: Any,
+    ) -> BaseModelOutput | BaseModelOutputWithPastAndCrossAttentions:  # fmt: skip
         """Hidden states (B, T, d_model) of the encoder, or of the decoder's T new positions.
 
         Args:
@@ -519,15 +496,10 @@ class T5EncoderModel(T5PreTrainedModel):
         return self.encoder
 
     def forward(
-        self,
-        input_ids: Tensor | None = None,
-        attention_mask: Tensor | None = None,
-        inputs_embeds: Tensor | None = None,
-        *,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        **kwargs: Any,
-    ) -> BaseModelOutput:
+        self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+        inputs_embeds: Tensor | None = None, *, output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None, **kwargs: Any,
+    ) -> BaseModelOutput:  # fmt: skip
         """The encoder's hidden states (B, T, d_model) of ``input_ids`` (B, T) or ``inputs_embeds``."""
         flags = {"output_attentions": output_attentions, "output_hidden_states": output_hidden_states}
         return self.encoder(input_ids, attention_mask, inputs_embeds=inputs_embeds, **flags)
@@ -561,22 +533,14 @@ class T5Model(T5PreTrainedModel):
         return self.decoder
 
     def forward(
-        self,
-        input_ids: Tensor | None = None,
-        attention_mask: Tensor | None = None,
-        decoder_input_ids: Tensor | None = None,
-        decoder_attention_mask: Tensor | None = None,
+        self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+        decoder_input_ids: Tensor | None = None, decoder_attention_mask: Tensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | None = None,
-        past_key_values: EncoderDecoderCache | tuple | None = None,
-        inputs_embeds: Tensor | None = None,
-        decoder_inputs_embeds: Tensor | None = None,
-        use_cache: bool | None = None,
-        *,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        cache_position: Tensor | None = None,
-        **kwargs: Any,
-    ) -> Seq2SeqModelOutput:
+        past_key_values: EncoderDecoderCache | tuple | None = None, inputs_embeds: Tensor | None = None,
+        decoder_inputs_embeds: Tensor | None = None, use_cache: bool | None = None, *,
+        output_attentions: bool | None = None, output_hidden_states: bool | None = None,
+        cache_position: Tensor | None = None, **kwargs: Any,
+    ) -> Seq2SeqModelOutput:  # fmt: skip
         """Encode (unless ``encoder_outputs`` are given), then decode.
 
         Args:
@@ -655,24 +619,14 @@ class T5ForConditionalGeneration(GenerationMixin, T5Model):
         return super()._load_weights(state, **kwargs)
 
     def forward(
-        self,
-        input_ids: Tensor | None = None,
-        attention_mask: Tensor | None = None,
-        decoder_input_ids: Tensor | None = None,
-        decoder_attention_mask: Tensor | None = None,
+        self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+        decoder_input_ids: Tensor | None = None, decoder_attention_mask: Tensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | None = None,
-        past_key_values: EncoderDecoderCache | tuple | None = None,
-        inputs_embeds: Tensor | None = None,
-        decoder_inputs_embeds: Tensor | None = None,
-        labels: Tensor | None = None,
-        use_cache: bool | None = None,
-        logits_to_keep: int | Tensor = 0,
-        *,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        cache_position: Tensor | None = None,
-        **kwargs: Any,
-    ) -> Seq2SeqLMOutput:
+        past_key_values: EncoderDecoderCache | tuple | None = None, inputs_embeds: Tensor | None = None,
+        decoder_inputs_embeds: Tensor | None = None, labels: Tensor | None = None, use_cache: bool | None = None,
+        logits_to_keep: int | Tensor = 0, *, output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None, cache_position: Tensor | None = None, **kwargs: Any,
+    ) -> Seq2SeqLMOutput:  # fmt: skip
         """Logits (B, T or logits_to_keep, vocab) over the decoder's positions and, with ``labels``, the loss.
 
         Args:
