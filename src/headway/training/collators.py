@@ -106,13 +106,20 @@ class DataCollatorWithPadding:
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         _check_pt(self.return_tensors)
-        batch = self.tokenizer.pad(features, padding=self.padding, max_length=self.max_length,
-                                   pad_to_multiple_of=self.pad_to_multiple_of, return_tensors="pt")
+        batch = self.tokenizer.pad(
+            features,
+            padding=self.padding,
+            max_length=self.max_length,
+            pad_to_multiple_of=self.pad_to_multiple_of,
+            return_tensors="pt",
+        )
         return _rename_labels(batch)
 
 
 def _pad_rows(rows: list[list[int]], length: int, fill: int, side: str) -> torch.Tensor:
-    padded = [r + [fill] * (length - len(r)) if side == "right" else [fill] * (length - len(r)) + r for r in rows]
+    padded = [
+        r + [fill] * (length - len(r)) if side == "right" else [fill] * (length - len(r)) + r for r in rows
+    ]
     return torch.tensor(padded, dtype=torch.int64)
 
 
@@ -136,20 +143,42 @@ class DataCollatorForTokenClassification:
         label_name = "label" if "label" in features[0] else "labels"
         labels = [f[label_name] for f in features] if label_name in features[0] else None
         inputs = [{k: v for k, v in f.items() if k != label_name} for f in features]
-        batch = self.tokenizer.pad(inputs, padding=self.padding, max_length=self.max_length,
-                                   pad_to_multiple_of=self.pad_to_multiple_of, return_tensors="pt")
+        batch = self.tokenizer.pad(
+            inputs,
+            padding=self.padding,
+            max_length=self.max_length,
+            pad_to_multiple_of=self.pad_to_multiple_of,
+            return_tensors="pt",
+        )
         if labels is None:
             return batch
         length = batch["input_ids"].shape[1]
-        batch[label_name] = _pad_rows([_as_list(x) for x in labels], length, self.label_pad_token_id,
-                                      self.tokenizer.padding_side)
+        batch[label_name] = _pad_rows(
+            [_as_list(x) for x in labels], length, self.label_pad_token_id, self.tokenizer.padding_side
+        )
         return batch
 
 
 @dataclass
 class DataCollatorForSeq2Seq:
-    """Pad encoder inputs with the tokenizer and ``labels`` with -100; when ``model`` has
-    ``prepare_decoder_input_ids_from_labels``, add the ``decoder_input_ids`` it builds."""
+    """Batches for encoder-decoder training: inputs padded by the tokenizer, ``labels`` by ``label_pad_token_id``.
+
+    The labels are padded on the tokenizer's ``padding_side`` to the longest in the batch (or to
+    ``max_length`` with ``padding="max_length"``), rounded up to ``pad_to_multiple_of``; -100 keeps the
+    padding out of the loss. When ``model`` has ``prepare_decoder_input_ids_from_labels`` (BART, T5...), the
+    batch also gets the ``decoder_input_ids`` it makes from the padded labels (the labels shifted right).
+    ``label`` is accepted as the name of the targets too; the batch always calls them ``labels``.
+
+    Args:
+        tokenizer: pads the inputs (its ``pad`` and ``padding_side``).
+        model: the model being trained, for ``decoder_input_ids`` (optional).
+        padding: True / "longest", "max_length", or False / "do_not_pad" (then every example must already have
+            the same length).
+        max_length: the length for ``padding="max_length"`` (also passed to ``tokenizer.pad``).
+        pad_to_multiple_of: round padded lengths up to a multiple of this.
+        label_pad_token_id: the value of padded label positions.
+        return_tensors: only "pt".
+    """
 
     tokenizer: Any
     model: Any = None
@@ -161,29 +190,48 @@ class DataCollatorForSeq2Seq:
 
     def __call__(self, features: list[dict[str, Any]], return_tensors: str | None = None) -> dict[str, Any]:
         _check_pt(return_tensors or self.return_tensors)
+        if not features:
+            raise ValueError("DataCollatorForSeq2Seq got no examples to batch (an empty list)")
         label_name = "label" if "label" in features[0] else "labels"
         labels = [f[label_name] for f in features] if label_name in features[0] else None
         if labels is not None and all(x is None for x in labels):
-            labels = None
+            labels = None  # {"labels": None} rows: no targets
         inputs = [{k: v for k, v in f.items() if k != label_name} for f in features]
-        batch = self.tokenizer.pad(inputs, padding=self.padding, max_length=self.max_length,
-                                   pad_to_multiple_of=self.pad_to_multiple_of, return_tensors="pt")
+        batch = self.tokenizer.pad(
+            inputs,
+            padding=self.padding,
+            max_length=self.max_length,
+            pad_to_multiple_of=self.pad_to_multiple_of,
+            return_tensors="pt",
+        )
         if labels is None:
             batch["labels"] = None
             return batch
         rows = [_as_list(x) for x in labels]
+        longest = max(len(r) for r in rows)
         if self.padding is False or self.padding == "do_not_pad":
-            batch["labels"] = rows  # ragged: left as lists, like the reference
-            return batch
-        if self.padding == "max_length" and self.max_length is not None:
-            length = self.max_length
+            if any(len(r) != longest for r in rows):
+                lengths = sorted({len(r) for r in rows})
+                raise ValueError(
+                    f"padding={self.padding!r} but the labels have different lengths {lengths}: "
+                    "they cannot form one tensor; use padding=True"
+                )
+            length = longest
         else:
-            length = max(len(r) for r in rows)
-        if self.pad_to_multiple_of is not None:
-            length = -(-length // self.pad_to_multiple_of) * self.pad_to_multiple_of
+            fixed = self.padding == "max_length" and self.max_length is not None
+            length = self.max_length if fixed else longest
+            if self.pad_to_multiple_of is not None:
+                length = -(-length // self.pad_to_multiple_of) * self.pad_to_multiple_of
+            if longest > length:
+                raise ValueError(
+                    f"A label has {longest} ids, more than padding='max_length' allows "
+                    f"(max_length={self.max_length}); truncate the targets when tokenizing them"
+                )
         batch["labels"] = _pad_rows(rows, length, self.label_pad_token_id, self.tokenizer.padding_side)
         if self.model is not None and hasattr(self.model, "prepare_decoder_input_ids_from_labels"):
-            batch["decoder_input_ids"] = self.model.prepare_decoder_input_ids_from_labels(labels=batch["labels"])
+            batch["decoder_input_ids"] = self.model.prepare_decoder_input_ids_from_labels(
+                labels=batch["labels"]
+            )
         return batch
 
 
@@ -211,11 +259,15 @@ class DataCollatorForLanguageModeling:
     def __post_init__(self) -> None:
         _check_pt(self.return_tensors)
         if self.whole_word_mask:
-            raise ValueError("whole_word_mask=True is not supported by headway's DataCollatorForLanguageModeling")
+            raise ValueError(
+                "whole_word_mask=True is not supported by headway's DataCollatorForLanguageModeling"
+            )
         if self.mlm:
             if self.tokenizer.mask_token is None:
-                raise ValueError("This tokenizer has no mask token, which masked language modelling needs; "
-                                 "pass mlm=False for causal language modelling")
+                raise ValueError(
+                    "This tokenizer has no mask token, which masked language modelling needs; "
+                    "pass mlm=False for causal language modelling"
+                )
             if self.mlm_probability is None or not 0 <= self.mlm_probability <= 1:
                 raise ValueError(f"mlm_probability must be in [0, 1], got {self.mlm_probability}")
             self.mlm_probability = float(self.mlm_probability)
@@ -238,13 +290,17 @@ class DataCollatorForLanguageModeling:
         _check_pt(return_tensors or self.return_tensors)
         generator = self._generator()
         if isinstance(examples[0], Mapping):
-            batch = self.tokenizer.pad(examples, return_tensors="pt", pad_to_multiple_of=self.pad_to_multiple_of)
+            batch = self.tokenizer.pad(
+                examples, return_tensors="pt", pad_to_multiple_of=self.pad_to_multiple_of
+            )
         else:
             batch = {"input_ids": self._collate_ids(examples)}
         special = batch.pop("special_tokens_mask", None)
         batch.pop("offset_mapping", None)
         if self.mlm:
-            batch["input_ids"], batch["labels"] = self.torch_mask_tokens(batch["input_ids"], special, generator)
+            batch["input_ids"], batch["labels"] = self.torch_mask_tokens(
+                batch["input_ids"], special, generator
+            )
         else:
             labels = batch["input_ids"].clone()
             if self.tokenizer.pad_token_id is not None:
@@ -260,7 +316,9 @@ class DataCollatorForLanguageModeling:
         ):
             return torch.stack(rows)
         if self.tokenizer.pad_token is None:
-            raise ValueError(f"Examples need padding but the tokenizer {type(self.tokenizer).__name__} has no pad token")
+            raise ValueError(
+                f"Examples need padding but the tokenizer {type(self.tokenizer).__name__} has no pad token"
+            )
         if self.pad_to_multiple_of:
             length = -(-length // self.pad_to_multiple_of) * self.pad_to_multiple_of
         out = rows[0].new_full((len(rows), length), self.tokenizer.pad_token_id)
@@ -268,24 +326,29 @@ class DataCollatorForLanguageModeling:
             if self.tokenizer.padding_side == "right":
                 out[i, : r.shape[0]] = r
             else:
-                out[i, -r.shape[0]:] = r
+                out[i, -r.shape[0] :] = r
         return out
 
-    def torch_mask_tokens(self, inputs: torch.Tensor, special_tokens_mask: Any = None,
-                          generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def torch_mask_tokens(
+        self, inputs: torch.Tensor, special_tokens_mask: Any = None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Choose and replace tokens for MLM; returns (inputs, labels). Modifies ``inputs`` in place."""
         labels = inputs.clone()
         probability = torch.full(labels.shape, self.mlm_probability)
         if special_tokens_mask is None:
             special_tokens_mask = [
-                self.tokenizer.get_special_tokens_mask(row, already_has_special_tokens=True) for row in labels.tolist()
+                self.tokenizer.get_special_tokens_mask(row, already_has_special_tokens=True)
+                for row in labels.tolist()
             ]
         if not isinstance(special_tokens_mask, torch.Tensor):
             special_tokens_mask = torch.tensor(special_tokens_mask)
         probability.masked_fill_(special_tokens_mask.bool(), value=0.0)
         masked = torch.bernoulli(probability, generator=generator).bool()
         labels[~masked] = -100
-        replaced = torch.bernoulli(torch.full(labels.shape, self.mask_replace_prob), generator=generator).bool() & masked
+        replaced = (
+            torch.bernoulli(torch.full(labels.shape, self.mask_replace_prob), generator=generator).bool()
+            & masked
+        )
         inputs[replaced] = self.tokenizer.convert_tokens_to_ids(self.tokenizer.mask_token)
         if self.mask_replace_prob == 1 or self.random_replace_prob == 0:
             return inputs, labels
