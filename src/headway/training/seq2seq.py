@@ -14,6 +14,10 @@ such as ROUGE, BLEU or exact match can be computed from decoded text. As in the 
   are then joined by the evaluation loop, which pads with -100 (map -100 to the pad id before decoding);
 - ``evaluate()`` generates only when there is a ``compute_metrics`` (without it only the loss is wanted),
   ``predict()`` always; the loss is the model's on the batch with its labels.
+
+One difference: the loss is averaged over examples, as the Trainer does. The reference's Seq2SeqTrainer
+counts a last, partial batch's loss as many times as a full batch holds examples (its gather keeps the
+repeats), so its ``eval_loss`` differs from headway's when the set is not a multiple of the batch size.
 """
 
 from __future__ import annotations
