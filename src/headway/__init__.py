@@ -91,6 +91,8 @@ _LAZY: dict[str, str] = {
     "DataCollatorForTokenClassification": _TRAINING + "collators",
     "DataCollatorForLanguageModeling": _TRAINING + "collators",
     "DataCollatorForSeq2Seq": _TRAINING + "collators",
+    "Seq2SeqTrainer": _TRAINING + "seq2seq",
+    "Seq2SeqTrainingArguments": _TRAINING + "seq2seq",
     "default_data_collator": _TRAINING + "collators",
     "get_scheduler": _TRAINING + "schedules",
     "EvalPrediction": _TRAINING + "utils",
@@ -358,5 +360,6 @@ if TYPE_CHECKING:  # for type checkers and editors: every public name (tests/tes
         default_data_collator,
     )
     from headway.training.schedules import get_scheduler
+    from headway.training.seq2seq import Seq2SeqTrainer, Seq2SeqTrainingArguments
     from headway.training.trainer import Trainer
     from headway.training.utils import EvalPrediction, set_seed
