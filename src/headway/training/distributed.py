@@ -3,13 +3,27 @@
 A script launched with ``torchrun --nproc_per_node=N`` gets ``RANK`` / ``LOCAL_RANK`` / ``WORLD_SIZE`` in
 its environment; the Trainer reads them, joins the process group (gloo on CPU, nccl on GPU) and wraps
 the model. Everything here is a no-op in a single process.
+
+Shutting down cleanly: a gloo collective hands its tensors to one of the process group's worker threads,
+which drops its references a moment *after* the caller's ``wait()`` returns (measured: about one
+collective in five). If the caller has already dropped its own references by then, torch keeps the
+tensor's Python object alive for the worker, and the worker must take the GIL to free it. Should that
+happen while the interpreter is finalising (a rank that leaves right after its last collective, on a
+loaded machine), Python ends the worker thread with ``pthread_exit`` inside a C++ destructor and the
+process aborts with "terminate called without an active exception". So headway's collectives here wait
+until gloo has let go of the tensors they handed it (:func:`_settled`), and the process group headway
+joined is destroyed at exit while the interpreter is still whole (:func:`_destroy_at_exit`).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
-from collections.abc import Iterator, Sequence
+import pickle
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -38,7 +52,22 @@ def init_distributed(args: Any) -> None:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group(backend=backend, timeout=timedelta(seconds=args.ddp_timeout))
+    atexit.register(_destroy_at_exit)
     logger.info("Joined process group: rank %d of %d (%s)", dist.get_rank(), dist.get_world_size(), backend)
+
+
+def _destroy_at_exit() -> None:
+    """Destroy the process group :func:`init_distributed` joined, before the interpreter finalises.
+
+    Skipped when the script ends on an uncaught exception: the other ranks may still be inside a
+    collective, and tearing the group down under them could hang this process instead of ending it.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or getattr(sys, "last_value", None) is not None:
+        return
+    try:
+        dist.destroy_process_group()
+    except Exception:  # exiting anyway: a failed clean-up must not replace the script's own outcome
+        logger.warning("Could not destroy the process group at exit", exc_info=True)
 
 
 def wrap_model(model: nn.Module, args: Any) -> nn.Module:
@@ -66,7 +95,9 @@ def wrap_model(model: nn.Module, args: Any) -> nn.Module:
         return model
     device_ids = [args.device.index] if args.device.type == "cuda" else None
     find_unused = bool(args.ddp_find_unused_parameters)
-    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=find_unused)
+    return nn.parallel.DistributedDataParallel(
+        model, device_ids=device_ids, find_unused_parameters=find_unused
+    )
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -95,13 +126,17 @@ def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 def full_optimizer_state_dict(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
 
-    return get_optimizer_state_dict(model, optimizer,
-                                    options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    return get_optimizer_state_dict(
+        model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+    )
 
 
-def load_full_state_dicts(model: nn.Module, weights: dict[str, torch.Tensor] | None = None,
-                          optimizer: torch.optim.Optimizer | None = None,
-                          optimizer_state: dict[str, Any] | None = None) -> None:
+def load_full_state_dicts(
+    model: nn.Module,
+    weights: dict[str, torch.Tensor] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    optimizer_state: dict[str, Any] | None = None,
+) -> None:
     """Load full (unsharded) weights and/or optimizer state into an FSDP model, every rank its shard."""
     from torch.distributed.checkpoint.state_dict import (
         StateDictOptions,
@@ -116,12 +151,40 @@ def load_full_state_dicts(model: nn.Module, weights: dict[str, torch.Tensor] | N
         set_optimizer_state_dict(model, optimizer, optimizer_state, options=options)
 
 
+def _settled(launch: Callable[[], Any], tensors: Sequence[torch.Tensor], timeout: float = 60.0) -> None:
+    """Run the collective ``launch()`` returns (``async_op=True``), wait for it, and on gloo also wait
+    until its worker thread has dropped its references to ``tensors`` (see the module docstring).
+
+    Afterwards only the caller holds these tensors, so freeing them never needs a gloo thread to take
+    the GIL. The wait ends once each tensor's use count is back where it was before the call.
+    """
+    counts = [t._use_count() for t in tensors]
+    work = launch()
+    work.wait()
+    del work
+    if dist.get_backend() != "gloo":
+        return
+    deadline = time.monotonic() + timeout
+    while any(t._use_count() > n for t, n in zip(tensors, counts)):
+        if time.monotonic() > deadline:  # something else holds a tensor: do not wait forever
+            logger.warning("gloo still holds a collective's tensors after %.0f s", timeout)
+            return
+        time.sleep(0)  # yield (and the GIL) to the worker thread
+
+
+def _object_device() -> torch.device:
+    """Where object collectives put their byte tensors: the current GPU with nccl, else the CPU."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
     """Sum (or mean) of ``tensor`` over the processes; the tensor itself in one process."""
     if world_size() <= 1:
         return tensor
     out = tensor.clone()
-    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    _settled(lambda: dist.all_reduce(out, op=dist.ReduceOp.SUM, async_op=True), [out])
     return out / world_size() if op == "mean" else out
 
 
@@ -129,20 +192,36 @@ def all_gather_objects(obj: Any) -> list[Any]:
     """``[obj of rank 0, obj of rank 1, ...]`` (picklable objects, exchanged between this job's processes)."""
     if world_size() <= 1:
         return [obj]
-    out: list[Any] = [None] * world_size()
-    dist.all_gather_object(out, obj)
-    return out
+    device = _object_device()
+    payload = torch.frombuffer(bytearray(pickle.dumps(obj)), dtype=torch.uint8).to(device)
+    size = torch.tensor([payload.numel()], dtype=torch.int64, device=device)
+    sizes = [torch.zeros_like(size) for _ in range(world_size())]
+    _settled(lambda: dist.all_gather(sizes, size, async_op=True), [size, *sizes])
+    lengths = [int(n.item()) for n in sizes]
+    padded = torch.zeros(max(lengths), dtype=torch.uint8, device=device)
+    padded[: payload.numel()] = payload
+    parts = [torch.empty_like(padded) for _ in lengths]
+    _settled(lambda: dist.all_gather(parts, padded, async_op=True), [padded, *parts])
+    return [pickle.loads(part[:n].cpu().numpy().tobytes()) for part, n in zip(parts, lengths)]
 
 
 def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """Rank ``src``'s ``obj`` on every process (picklable)."""
     if world_size() <= 1:
         return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=src)
-    return box[0]
+    device = _object_device()
+    payload = pickle.dumps(obj) if rank() == src else b""
+    size = torch.tensor([len(payload)], dtype=torch.int64, device=device)
+    _settled(lambda: dist.broadcast(size, src=src, async_op=True), [size])
+    data = torch.zeros(int(size.item()), dtype=torch.uint8, device=device)
+    if rank() == src:
+        data.copy_(torch.frombuffer(bytearray(payload), dtype=torch.uint8))
+    _settled(lambda: dist.broadcast(data, src=src, async_op=True), [data])
+    return pickle.loads(data.cpu().numpy().tobytes())
 
 
 def barrier() -> None:
+    """Wait for every process (the barrier's tensor is made and freed inside torch, not handed by us)."""
     if world_size() > 1:
         dist.barrier()
 
@@ -157,9 +236,18 @@ class EpochSampler(Sampler[int]):
     examples of similar length (shuffled megabatches of 50 batches, each sorted longest first).
     """
 
-    def __init__(self, num_samples: int, *, shuffle: bool = True, seed: int = 0, num_replicas: int = 1,
-                 rank: int = 0, drop_last: bool = False, lengths: Sequence[int] | None = None,
-                 group_size: int | None = None) -> None:
+    def __init__(
+        self,
+        num_samples: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
+        drop_last: bool = False,
+        lengths: Sequence[int] | None = None,
+        group_size: int | None = None,
+    ) -> None:
         self.n = num_samples
         self.shuffle = shuffle
         self.seed = seed
@@ -192,20 +280,23 @@ class EpochSampler(Sampler[int]):
         if total > len(order):
             order += (order * math.ceil(total / len(order)))[: total - len(order)]
         order = order[:total][self.rank : total : self.num_replicas]
-        return iter(order[self.skip:])
+        return iter(order[self.skip :])
 
     def __len__(self) -> int:
         return max(0, self.per_replica - self.skip)
 
 
-def length_grouped_indices(lengths: Sequence[int], batch_size: int, generator: torch.Generator,
-                           mega_batch_mult: int = 50) -> list[int]:
+def length_grouped_indices(
+    lengths: Sequence[int], batch_size: int, generator: torch.Generator, mega_batch_mult: int = 50
+) -> list[int]:
     """A random permutation where each run of ``50 * batch_size`` indices is sorted by length (longest
     first), and the longest example of all leads (so an out-of-memory shows at the first step)."""
     order = torch.randperm(len(lengths), generator=generator).tolist()
     size = mega_batch_mult * batch_size
-    megabatches = [sorted(order[i : i + size], key=lambda j: lengths[j], reverse=True)
-                   for i in range(0, len(order), size)]
+    megabatches = [
+        sorted(order[i : i + size], key=lambda j: lengths[j], reverse=True)
+        for i in range(0, len(order), size)
+    ]
     if megabatches:
         heads = [lengths[m[0]] for m in megabatches]
         longest = max(range(len(heads)), key=heads.__getitem__)
