@@ -95,7 +95,8 @@ class Case:
 
 
 def classify(error: BaseException, names: Sequence[str]) -> Outcome:
-    text = f"{type(error).__module__}.{type(error).__name__}: {error}"[:400]
+    text = f"{type(error).__module__}.{type(error).__name__}: {error}"
+    text = text if len(text) <= 600 else f"{text[:300]} … {text[-300:]}"
     if isinstance(error, Silent):
         return Outcome("silent", str(error)[:400])
     if isinstance(error, MemoryError) or "DefaultCPUAllocator: can't allocate memory" in str(error):
@@ -205,6 +206,36 @@ def finite(tensor: torch.Tensor) -> bool:
 
 
 # -- file targets ---------------------------------------------------------------------------------------
+SIZE_FIELDS = (
+    "num_hidden_layers",
+    "n_layer",
+    "hidden_size",
+    "n_embd",
+    "vocab_size",
+    "intermediate_size",
+    "num_attention_heads",
+    "n_head",
+    "max_position_embeddings",
+    "n_positions",
+    "num_labels",
+)
+
+
+def _config_bytes(c: Chooser, doc: dict, case: Case, extra: bool) -> bytes:
+    """A mutated config.json; one time in four a size field set to a drawn size (the hang / blow-up class)."""
+    sizes = [key for key in SIZE_FIELDS if key in doc]
+    if sizes and c.chance(0.25):
+        key = c.choice(sizes)
+        doc[key] = value = c.choice(
+            [0, -1, 10**3, 10**4, 10**5, 10**6, 10**7, 10**9, 2**31, 2**63]
+            if extra
+            else [0, -1, 10**9, 2**31, 2**63, 10**30]
+        )
+        case.note(key, say=f"set {key} = {value}")
+        return json.dumps(doc).encode()
+    return mutate_json(c, doc, case, extra=extra)
+
+
 def t_config(c: Chooser, env: Env, scratch: Path, case: Case, *, extra: bool = False) -> None:
     """config.json of a checkpoint with weights: AutoConfig, then the model, then one forward."""
     from headway import AutoConfig, AutoModel
@@ -212,7 +243,7 @@ def t_config(c: Chooser, env: Env, scratch: Path, case: Case, *, extra: bool = F
     family = c.choice(["bert", "gpt2", "llama"])
     folder = scratch_copy(env.folders[family], scratch)
     doc = json.loads((folder / "config.json").read_text())
-    (folder / "config.json").write_bytes(mutate_json(c, doc, case, extra=extra))
+    (folder / "config.json").write_bytes(_config_bytes(c, doc, case, extra))
     case.note("config.json", "checkpoint tensor", say=family)
     AutoConfig.from_pretrained(folder)
     model = AutoModel.from_pretrained(folder).eval()
@@ -230,8 +261,8 @@ def t_config_build(c: Chooser, env: Env, scratch: Path, case: Case, *, extra: bo
     folder = scratch_copy(env.folders[family], scratch)
     (folder / "model.safetensors").unlink()
     doc = json.loads((folder / "config.json").read_text())
-    (folder / "config.json").write_bytes(mutate_json(c, doc, case, extra=extra))
-    case.note("config.json", say=family)
+    (folder / "config.json").write_bytes(_config_bytes(c, doc, case, extra))
+    case.note("config.json", "sequence length", say=family)
     config = AutoConfig.from_pretrained(folder)
     if env.max_build_params is not None:  # the test suite builds small models only; the campaign, any size
         from headway.modeling import estimated_parameter_count
