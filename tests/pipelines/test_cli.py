@@ -59,8 +59,8 @@ def test_task_options(tiny, capsys):
 
 
 def test_errors_exit_with_status_2(tiny, capsys):
-    status, _, err = run(capsys, "run", "translation", "x", "-m", str(tiny["seqcls"]))
-    assert status == 2 and "Unknown task 'translation'. Supported tasks:" in err
+    status, _, err = run(capsys, "run", "image-classification", "x", "-m", str(tiny["seqcls"]))
+    assert status == 2 and "Unknown task 'image-classification'. Supported tasks:" in err
     status, _, err = run(capsys, "run", "fill-mask", "no mask", "-m", str(tiny["mlm"]))
     assert status == 2 and "has no mask token" in err
     status, _, err = run(capsys, "run", "text-classification", "x", "-p", "top_k")

@@ -57,6 +57,27 @@ TASKS: dict[str, dict[str, str]] = {
         "auto": "AutoModelForCausalLM",
         "default": "HuggingFaceTB/SmolLM3-3B",
     },
+    # The three seq2seq tasks transformers 5 removed, with transformers 4.57's defaults and revisions.
+    "text2text-generation": {
+        "impl": _P + "text2text_generation:Text2TextGenerationPipeline",
+        "auto": "AutoModelForSeq2SeqLM",
+        "default": "google-t5/t5-base",
+        "revision": "a9723ea",
+    },
+    "summarization": {
+        "impl": _P + "text2text_generation:SummarizationPipeline",
+        "auto": "AutoModelForSeq2SeqLM",
+        "default": "sshleifer/distilbart-cnn-12-6",
+        "revision": "a4f8f3e",
+    },
+    # Also asked for as "translation_xx_to_yy"; the default model exists for these language pairs only.
+    "translation": {
+        "impl": _P + "text2text_generation:TranslationPipeline",
+        "auto": "AutoModelForSeq2SeqLM",
+        "default": "google-t5/t5-base",
+        "revision": "a9723ea",
+        "default_languages": "en_to_fr en_to_de en_to_ro",
+    },
 }
 
 TASK_ALIASES: dict[str, str] = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
@@ -70,6 +91,8 @@ ARCHITECTURE_TASKS: tuple[tuple[str, str], ...] = (
     ("ForPreTraining", "fill-mask"),
     ("ForCausalLM", "text-generation"),
     ("LMHeadModel", "text-generation"),
+    ("ForConditionalGeneration", "text2text-generation"),  # refined by task_specific_params, see below
+    ("MTModel", "translation"),  # MarianMTModel
     ("Model", "feature-extraction"),
 )
 
@@ -94,9 +117,34 @@ def check_task(task: str) -> tuple[str, dict[str, str]]:
     if not isinstance(task, str):
         raise TypeError(f"task must be a str such as 'text-classification', got {type(task).__name__}")
     name = TASK_ALIASES.get(task, task)
-    if name not in TASKS:
-        raise ValueError(f"Unknown task {task!r}. Supported tasks: {', '.join(get_supported_tasks())}.")
-    return name, TASKS[name]
+    if name in TASKS:
+        return name, TASKS[name]
+    if name.startswith("translation"):  # "translation_en_to_fr": the task keeps its name (T5 reads it)
+        tokens = name.split("_")
+        if len(tokens) == 4 and tokens[0] == "translation" and tokens[2] == "to" and tokens[1] and tokens[3]:
+            return name, TASKS["translation"]
+        raise ValueError(f"Invalid translation task {task!r}: use the 'translation_XX_to_YY' format.")
+    raise ValueError(
+        f"Unknown task {task!r}. Supported tasks: {', '.join(get_supported_tasks())} "
+        "(and translation_XX_to_YY)."
+    )
+
+
+def _default_model(task: str, entry: dict[str, str]) -> str:
+    """The reference's default checkpoint for ``task``; translation has one for some language pairs only."""
+    pairs = entry.get("default_languages")
+    if pairs is not None:
+        pair = task.partition("_")[2]
+        if not pair:
+            raise ValueError(
+                'The task defaults can\'t be correctly selected. You probably meant "translation_xx_to_yy" '
+                f"({', '.join('translation_' + p for p in pairs.split())}) or a model."
+            )
+        if pair not in pairs.split():
+            raise ValueError(
+                f"The task does not provide any default models for the languages {pair!r}; pass a model."
+            )
+    return entry["default"]
 
 
 def _import(target: str) -> Any:
@@ -112,12 +160,28 @@ def _task_from_architecture(architectures: list[str] | None, config: Any, source
                 label2id = getattr(config, "label2id", None) or {}
                 if task == "text-classification" and any(k.lower().startswith("entail") for k in label2id):
                     task = "zero-shot-classification"  # an NLI head: its natural use
+                if task == "text2text-generation":
+                    task = _seq2seq_task(config)
                 logger.info("No task given: %s is a %s, so the task is %r", source, name, task)
                 return task
     raise ValueError(
         f"Cannot infer the task of {source}: its config names no known architecture ({architectures}). "
         f"Pass a task, one of: {', '.join(get_supported_tasks())}."
     )
+
+
+def _seq2seq_task(config: Any) -> str:
+    """The task of a seq2seq checkpoint, told by its ``task_specific_params`` (the reference asks the Hub,
+    whose tags agree on the usual checkpoints): translation entries (T5) make it a translation model,
+    a summarization entry alone (BART-CNN) a summarizer; anything else is text2text-generation."""
+    params = getattr(config, "task_specific_params", None) or {}
+    if not isinstance(params, dict):
+        return "text2text-generation"
+    if any(key.startswith("translation") for key in params):
+        return "translation"
+    if "summarization" in params:
+        return "summarization"
+    return "text2text-generation"
 
 
 def pipeline(
@@ -184,7 +248,7 @@ def pipeline(
 
     defaulted = model is None
     if defaulted:
-        model = entry["default"]
+        model = _default_model(task, entry)  # the table's "revision" is the reference's pin, for the record
         logger.warning(
             "No model was supplied, defaulted to %s (the reference's default for %s). Pass model=... in production.",
             model, task,
