@@ -1,4 +1,5 @@
-"""torchrun with two processes (gloo) reaches the single-process weights with the same global batch."""
+"""torchrun with two processes (gloo) reaches the single-process weights with the same global batch, with
+dropout on (keyed dropout: masks follow the example, not the process)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,19 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import os, sys, torch
     from headway import AutoTokenizer, BertConfig, BertForTokenClassification, DataCollatorForTokenClassification
     from headway import Trainer, TrainingArguments
 
     torch.set_num_threads(1)
     out, batch, fsdp = sys.argv[1], int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else ""
+    hidden_dropout, attention_dropout = (float(x) for x in os.environ.get("DROPOUT", "0 0").split())
     tok = AutoTokenizer.from_pretrained(os.environ["MINILM_PATH"])
     torch.manual_seed(0)
     config = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=37, max_position_embeddings=128, hidden_dropout_prob=0.0,
-                        attention_probs_dropout_prob=0.0, num_labels=3)
+                        intermediate_size=37, max_position_embeddings=128, hidden_dropout_prob=hidden_dropout,
+                        attention_probs_dropout_prob=attention_dropout, num_labels=3)
     model = BertForTokenClassification(config)
     words = "the quick brown fox jumps over a lazy dog while headway trains tiny models".split()
     rows = []
@@ -45,33 +47,64 @@ SCRIPT = textwrap.dedent('''
         import json
         json.dump({"eval_loss": preds.metrics["test_loss"], "shape": list(preds.predictions.shape),
                    "labels": preds.label_ids.tolist()}, open(os.path.join(out, "predict.json"), "w"))
-''')
+""")
 
 
-def _run(cmd, tmp_path, minilm_path):
-    env = {**os.environ, "MINILM_PATH": str(minilm_path), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+def _run(cmd, tmp_path, minilm_path, dropout=(0.0, 0.0)):
+    env = {
+        **os.environ,
+        "MINILM_PATH": str(minilm_path),
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "DROPOUT": " ".join(map(str, dropout)),
+    }
     for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
-    result = subprocess.run(cmd, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=170)
+    result = subprocess.run(
+        cmd, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=170
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
 
 
-@pytest.mark.parametrize("fsdp", ["", "full_shard"])
-def test_two_processes_match_one(tmp_path, minilm_path, fsdp):
+# Dropout on in both: hidden (embeddings, attention output, feed-forward, classifier) and attention
+# probabilities. The 1-process run splits its batches by length (CPU); FSDP does not: masks must not care.
+@pytest.mark.parametrize("fsdp,dropout", [("", (0.2, 0.3)), ("full_shard", (0.1, 0.1))])
+def test_two_processes_match_one(tmp_path, minilm_path, fsdp, dropout):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
-    _run([sys.executable, str(script), str(tmp_path / "one"), "8"], tmp_path, minilm_path)
-    _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
-          str(tmp_path / "two"), "4", fsdp], tmp_path, minilm_path)
+    _run([sys.executable, str(script), str(tmp_path / "one"), "8"], tmp_path, minilm_path, dropout)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(script),
+            str(tmp_path / "two"),
+            "4",
+            fsdp,
+        ],
+        tmp_path,
+        minilm_path,
+        dropout,
+    )
 
     one = load_file(tmp_path / "one" / "final" / "model.safetensors")
     two = load_file(tmp_path / "two" / "final" / "model.safetensors")
     assert one.keys() == two.keys()
     worst = max((one[k] - two[k]).abs().max().item() for k in one)
-    print(f"\n2 processes ({fsdp or 'ddp'}) vs 1: max weight difference {worst:.3g}")
+    print(f"\n2 processes ({fsdp or 'ddp'}, dropout {dropout}) vs 1: max weight difference {worst:.3g}")
     assert worst < 1e-5, worst
-    moved = (one["classifier.weight"] - load_file(tmp_path / "one" / "checkpoint-2" / "model.safetensors")[
-        "classifier.weight"]).abs().max().item()
+    moved = (
+        (
+            one["classifier.weight"]
+            - load_file(tmp_path / "one" / "checkpoint-2" / "model.safetensors")["classifier.weight"]
+        )
+        .abs()
+        .max()
+        .item()
+    )
     assert moved > 1e-4
 
     # One set of checkpoint files, written by rank 0; one log line per entry.

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from headway.nn.dropout import active_keys, attention_dropout
+
 
 def padding_mask(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
     """An additive mask (B, 1, 1, T) from a 0/1 padding mask (B, T); None when nothing is masked.
@@ -22,7 +24,9 @@ def padding_mask(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> tor
     if attention_mask is None:
         return None
     if attention_mask.dim() != 2:
-        raise ValueError(f"attention_mask must have shape (batch, seq_len), got {tuple(attention_mask.shape)}")
+        raise ValueError(
+            f"attention_mask must have shape (batch, seq_len), got {tuple(attention_mask.shape)}"
+        )
     if bool(attention_mask.all()):
         return None
     return _additive(attention_mask[:, None, None, :].to(torch.bool), dtype)  # (B, 1, 1, T)
@@ -58,11 +62,15 @@ def causal_mask(
     """
     if attention_mask is not None:
         if attention_mask.dim() != 2:
-            raise ValueError(f"attention_mask must have shape (batch, key_len), got {tuple(attention_mask.shape)}")
+            raise ValueError(
+                f"attention_mask must have shape (batch, key_len), got {tuple(attention_mask.shape)}"
+            )
         if key_len is None:
             key_len = attention_mask.shape[1]
         elif attention_mask.shape[1] != key_len:
-            raise ValueError(f"attention_mask covers {attention_mask.shape[1]} keys, expected key_len={key_len}")
+            raise ValueError(
+                f"attention_mask covers {attention_mask.shape[1]} keys, expected key_len={key_len}"
+            )
         device = attention_mask.device
     key_len = query_len if key_len is None else key_len
     if not 0 < query_len <= key_len:
@@ -84,7 +92,7 @@ def causal_mask(
 def _causal(query_len: int, key_len: int, device, window: int | None = None) -> torch.Tensor:
     """Boolean (T, S): the T queries are the last T key positions; True where a query sees a key."""
     keys = torch.arange(key_len, device=device)
-    queries = keys[key_len - query_len:, None]  # (T, 1) positions of the queries
+    queries = keys[key_len - query_len :, None]  # (T, 1) positions of the queries
     allowed = keys <= queries  # (T, S)
     if window is not None:
         allowed &= keys > queries - window
@@ -92,7 +100,9 @@ def _causal(query_len: int, key_len: int, device, window: int | None = None) -> 
 
 
 def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(~allowed, float("-inf"))
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(
+        ~allowed, float("-inf")
+    )
 
 
 def attention(
@@ -115,14 +125,18 @@ def attention(
     ``is_causal`` each query sees only keys up to its own position, the T queries being the last T of the S
     keys, on top of ``mask``: combining them costs a (B, 1, T, S) mask per call, so decoders build theirs
     once per forward with ``causal_mask`` and pass ``is_causal=mask is None``. SDPA never materialises the
-    weights, so ``output_attentions=True`` takes the explicit path.
+    weights, so ``output_attentions=True`` takes the explicit path; so does dropout under
+    :func:`headway.nn.dropout.keyed_dropout` (SDPA draws its dropout mask from torch's RNG, which cannot
+    be keyed). Inference, and training outside that context, take the same path as before.
     """
+    keys = active_keys() if dropout_p > 0.0 else None
+    explicit = output_attentions or keys is not None
     query_len, key_len = query.shape[-2], key.shape[-2]
     groups = query.shape[-3] // key.shape[-3]
     if groups * key.shape[-3] != query.shape[-3]:
         raise ValueError(f"{query.shape[-3]} query heads cannot share {key.shape[-3]} key/value heads evenly")
     sdpa_causal = False
-    if is_causal and mask is None and query_len == key_len and not output_attentions:
+    if is_causal and mask is None and query_len == key_len and not explicit:
         sdpa_causal = True  # SDPA's own causal kernel (top-left aligned: the same when T == S)
     elif is_causal and query_len > 1:  # (a single query is the last position: it sees every key)
         causal = _causal(query_len, key_len, query.device)  # (T, S)
@@ -131,10 +145,18 @@ def attention(
         elif mask.dtype == torch.bool:
             mask = mask & causal
         else:
-            mask = torch.where(causal, mask, float("-inf"))  # a (B, 1, 1, S) padding mask becomes (B, 1, T, S)
-    if not output_attentions:
+            mask = torch.where(
+                causal, mask, float("-inf")
+            )  # a (B, 1, 1, S) padding mask becomes (B, 1, T, S)
+    if not explicit:
         out = F.scaled_dot_product_attention(
-            query, key, value, attn_mask=mask, dropout_p=dropout_p, scale=scale, is_causal=sdpa_causal,
+            query,
+            key,
+            value,
+            attn_mask=mask,
+            dropout_p=dropout_p,
+            scale=scale,
+            is_causal=sdpa_causal,
             enable_gqa=groups > 1,
         )
         return out, None
@@ -152,6 +174,8 @@ def attention(
     # half precision scores are normalised in float32, as the reference does; float32/float64 as they are
     softmax_dtype = torch.float32 if scores.dtype in (torch.float16, torch.bfloat16) else scores.dtype
     weights = torch.softmax(scores, dim=-1, dtype=softmax_dtype).to(query.dtype)
-    if dropout_p > 0.0:
+    if keys is not None:
+        weights = attention_dropout(weights, dropout_p, keys)
+    elif dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p)
-    return torch.matmul(weights, value), weights
+    return torch.matmul(weights, value), weights if output_attentions else None

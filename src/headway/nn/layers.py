@@ -1,4 +1,5 @@
-"""Embedding and LayerNorm that skip initialisation on the meta device; Dropout that costs nothing in eval.
+"""Embedding and LayerNorm that skip initialisation on the meta device; Dropout that costs nothing in eval
+and draws keyed masks under the Trainer (:mod:`headway.nn.dropout`).
 
 ``from_pretrained`` builds a model on the meta device and then puts the checkpoint's tensors in place,
 so initialising those placeholder weights is wasted work: for MiniLM it was two thirds of building
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from headway.nn.dropout import active_keys, dropout
 
 
 class SkipMetaInit:
@@ -30,7 +33,16 @@ class LayerNorm(SkipMetaInit, nn.LayerNorm):
 
 
 class Dropout(nn.Dropout):
-    """``nn.Dropout`` that returns its input untouched in eval mode without a call into torch."""
+    """``nn.Dropout`` that returns its input untouched in eval mode without a call into torch.
+
+    In training under :func:`headway.nn.dropout.keyed_dropout` (the Trainer's default) the mask is a
+    function of the example and the element's position, not of torch's RNG; elsewhere it is torch's.
+    """
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.p, True, self.inplace) if self.training else x
+        if not self.training:
+            return x
+        keys = active_keys()
+        if keys is not None:
+            return dropout(x, self.p, keys)
+        return F.dropout(x, self.p, True, self.inplace)

@@ -118,6 +118,10 @@ class TrainingArguments:
     # headway only: split each micro-batch in two by length, each half padded on its own (fewer padded
     # tokens; the loss is still normalised over the whole batch). None: on for headway models on CPU.
     split_batches_by_length: bool | None = None
+    # headway only: dropout masks keyed by (seed, step, example's index in the global batch, the dropout
+    # call, the element's position) instead of drawn from each process's RNG, so N processes reach the
+    # weights one process does with the same global batch. False: torch's RNG, as transformers does.
+    keyed_dropout: bool = True
     length_column_name: str = "length"
     # devices and processes
     use_cpu: bool = False
@@ -168,17 +172,24 @@ class TrainingArguments:
     # -- validation ----------------------------------------------------------------------------------------
     def _check_choices(self) -> None:
         for name, allowed in (
-            ("eval_strategy", INTERVAL_STRATEGIES), ("logging_strategy", INTERVAL_STRATEGIES),
-            ("save_strategy", SAVE_STRATEGIES), ("lr_scheduler_type", SCHEDULER_TYPES), ("optim", OPTIMIZERS),
+            ("eval_strategy", INTERVAL_STRATEGIES),
+            ("logging_strategy", INTERVAL_STRATEGIES),
+            ("save_strategy", SAVE_STRATEGIES),
+            ("lr_scheduler_type", SCHEDULER_TYPES),
+            ("optim", OPTIMIZERS),
             ("train_sampling_strategy", ("random", "sequential", "group_by_length")),
         ):
             value = getattr(self, name)
             if value not in allowed:
                 raise ValueError(f"{name}={value!r} is not supported; expected one of {list(allowed)}")
         if self.push_to_hub:
-            raise ValueError("push_to_hub=True is not supported by headway; upload output_dir with huggingface_hub")
+            raise ValueError(
+                "push_to_hub=True is not supported by headway; upload output_dir with huggingface_hub"
+            )
         if self.label_smoothing_factor:
-            raise ValueError("label_smoothing_factor is not supported; pass compute_loss_func to the Trainer instead")
+            raise ValueError(
+                "label_smoothing_factor is not supported; pass compute_loss_func to the Trainer instead"
+            )
         if isinstance(self.fsdp, str):
             self.fsdp = self.fsdp.split()
         self.fsdp = list(self.fsdp or [])
@@ -189,11 +200,21 @@ class TrainingArguments:
     def _check_numbers(self) -> None:
         if self.learning_rate < 0:
             raise ValueError(f"learning_rate must be >= 0, got {self.learning_rate}")
-        for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+        for name in (
+            "per_device_train_batch_size",
+            "per_device_eval_batch_size",
+            "gradient_accumulation_steps",
+        ):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        for name in ("weight_decay", "max_grad_norm", "warmup_steps", "num_train_epochs", "adam_epsilon",
-                     "dataloader_num_workers"):
+        for name in (
+            "weight_decay",
+            "max_grad_norm",
+            "warmup_steps",
+            "num_train_epochs",
+            "adam_epsilon",
+            "dataloader_num_workers",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.warmup_ratio <= 1.0:
@@ -204,7 +225,9 @@ class TrainingArguments:
         if self.save_total_limit is not None and self.save_total_limit < 0:
             raise ValueError(f"save_total_limit must be >= 0 or None, got {self.save_total_limit}")
         if self.max_steps == 0 or (self.max_steps < 0 and self.max_steps != -1):
-            raise ValueError(f"max_steps must be a positive number of steps or -1 (use epochs), got {self.max_steps}")
+            raise ValueError(
+                f"max_steps must be a positive number of steps or -1 (use epochs), got {self.max_steps}"
+            )
         if self.dataloader_num_workers == 0 and self.dataloader_prefetch_factor is not None:
             raise ValueError("dataloader_prefetch_factor needs dataloader_num_workers > 0")
 
@@ -213,7 +236,9 @@ class TrainingArguments:
             raise ValueError('logging_strategy="steps" requires a non-zero logging_steps')
         if self.eval_strategy == "steps" and not self.eval_steps:
             if not self.logging_steps:
-                raise ValueError('eval_strategy="steps" requires eval_steps (or a non-zero logging_steps to use)')
+                raise ValueError(
+                    'eval_strategy="steps" requires eval_steps (or a non-zero logging_steps to use)'
+                )
             self.eval_steps = self.logging_steps
         if self.eval_strategy != "no":
             self.do_eval = True
@@ -268,7 +293,9 @@ class TrainingArguments:
             report = [report]
         unknown = [r for r in report if r not in REPORTERS]
         if unknown:
-            raise ValueError(f"report_to={unknown} is not supported; expected 'none', 'all' or one of {list(REPORTERS)}")
+            raise ValueError(
+                f"report_to={unknown} is not supported; expected 'none', 'all' or one of {list(REPORTERS)}"
+            )
         missing = [r for r in report if not _installed(r)]
         if missing:
             raise ValueError(f"report_to={missing} needs the {missing[0]!r} package, which is not installed")

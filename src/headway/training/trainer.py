@@ -7,6 +7,9 @@ normalised by that count, so accumulation and padding do not change the update. 
 on the device and is read only at logging steps. On CPU, each micro-batch of a headway model is split
 into its shorter and longer rows, each padded on its own (``split_batches_by_length``): fewer padded
 tokens, the same update up to rounding. Gradient clipping is folded into the fused AdamW kernel.
+Dropout is keyed (``keyed_dropout``, :mod:`headway.nn.dropout`): each row's masks follow from the seed,
+the step and the row's index in the step's global batch, so the weights do not depend on how many
+processes share that batch, how it is accumulated or split, or how far it is padded.
 
 Subclass hooks (for the decoder and encoder-decoder trainers): :meth:`compute_loss`,
 :meth:`prediction_step`, :meth:`training_step`, :meth:`create_optimizer`, :meth:`create_scheduler`,
@@ -55,11 +58,15 @@ from headway.training.utils import (
     RemoveColumnsCollator,
     TrainOutput,
     accepts_loss_kwargs,
+    batch_rows,
+    dropout_context,
+    example_indices,
     find_label_names,
     is_causal_lm,
+    keyed_dropout_hooks,
     set_seed,
     speed_metrics,
-    split_by_length,
+    split_rows_by_length,
     unwrap_peft,
 )
 
@@ -123,7 +130,9 @@ class Trainer(CheckpointMixin, EvaluationMixin):
         self.processing_class = processing_class if processing_class is not None else tokenizer
         if data_collator is None:
             has_pad = self.processing_class is not None and hasattr(self.processing_class, "pad")
-            data_collator = DataCollatorWithPadding(self.processing_class) if has_pad else default_data_collator
+            data_collator = (
+                DataCollatorWithPadding(self.processing_class) if has_pad else default_data_collator
+            )
         self.data_collator = data_collator
         self.train_dataset = train_dataset
         self.eval_dataset = eval_dataset
@@ -132,13 +141,17 @@ class Trainer(CheckpointMixin, EvaluationMixin):
         self.preprocess_logits_for_metrics = preprocess_logits_for_metrics
         self.optimizer, self.lr_scheduler = optimizers
         if self.optimizer is not None and self.args.fsdp and self.args.world_size > 1:
-            raise ValueError("A ready-made optimizer cannot be used with fsdp: it must be built on the sharded model")
+            raise ValueError(
+                "A ready-made optimizer cannot be used with fsdp: it must be built on the sharded model"
+            )
         self.scaler = torch.amp.GradScaler("cuda") if self.args.fp16 else None
 
         inner = unwrap_peft(D.unwrap_model(self.model))  # peft's forward is generic: read the base model's
         self.model_accepts_loss_kwargs = accepts_loss_kwargs(inner)
         self._loss_shifts_labels = is_causal_lm(inner)
-        self.label_names = self.args.label_names if self.args.label_names is not None else find_label_names(inner)
+        self.label_names = (
+            self.args.label_names if self.args.label_names is not None else find_label_names(inner)
+        )
         self._signature_columns: list[str] | None = None
 
         defaults: list[TrainerCallback] = [DefaultFlowCallback(), LogHistoryCallback()]
@@ -147,11 +160,18 @@ class Trainer(CheckpointMixin, EvaluationMixin):
         if not self.args.disable_tqdm:
             defaults.append(ProgressCallback())
         self.callback_handler = CallbackHandler(
-            defaults + list(callbacks or []), model=self.model, processing_class=self.processing_class,
-            optimizer=self.optimizer, lr_scheduler=self.lr_scheduler, train_dataloader=None, eval_dataloader=None,
+            defaults + list(callbacks or []),
+            model=self.model,
+            processing_class=self.processing_class,
+            optimizer=self.optimizer,
+            lr_scheduler=self.lr_scheduler,
+            train_dataloader=None,
+            eval_dataloader=None,
         )
-        self.state = TrainerState(is_local_process_zero=self.args.local_process_index == 0,
-                                  is_world_process_zero=self.args.process_index == 0)
+        self.state = TrainerState(
+            is_local_process_zero=self.args.local_process_index == 0,
+            is_world_process_zero=self.args.process_index == 0,
+        )
         self.control = TrainerControl()
         self.is_in_train = False
         self._tr_loss = torch.zeros((), device=self.args.device)
@@ -187,11 +207,17 @@ class Trainer(CheckpointMixin, EvaluationMixin):
         self._set_signature_columns_if_needed()
         ignored = [c for c in dataset.column_names if c not in self._signature_columns]
         if ignored:
-            logger.info("Columns %s of the %s set are not arguments of %s.forward and are dropped", ignored,
-                        description, type(D.unwrap_model(self.model)).__name__)
+            logger.info(
+                "Columns %s of the %s set are not arguments of %s.forward and are dropped",
+                ignored,
+                description,
+                type(D.unwrap_model(self.model)).__name__,
+            )
         if len(ignored) == len(dataset.column_names):
-            raise ValueError(f"No column of the {description} set ({dataset.column_names}) is an argument of the "
-                             "model's forward; set remove_unused_columns=False if that is intended")
+            raise ValueError(
+                f"No column of the {description} set ({dataset.column_names}) is an argument of the "
+                "model's forward; set remove_unused_columns=False if that is intended"
+            )
         return dataset.remove_columns(ignored) if ignored else dataset
 
     def _collator_for(self, dataset: Any) -> Callable:
@@ -215,35 +241,52 @@ class Trainer(CheckpointMixin, EvaluationMixin):
             return None
         grouped = self.args.train_sampling_strategy == "group_by_length"
         return D.EpochSampler(
-            len(dataset), shuffle=self.args.train_sampling_strategy != "sequential",
+            len(dataset),
+            shuffle=self.args.train_sampling_strategy != "sequential",
             seed=self.args.data_seed if self.args.data_seed is not None else self.args.seed,
-            num_replicas=D.world_size(), rank=D.rank(), drop_last=self.args.dataloader_drop_last,
+            num_replicas=D.world_size(),
+            rank=D.rank(),
+            drop_last=self.args.dataloader_drop_last,
             lengths=self._lengths(dataset) if grouped else None,
             group_size=self.args.train_batch_size * self.args.gradient_accumulation_steps,
         )
 
-    def _dataloader(self, dataset: Any, batch_size: int, sampler: Any, description: str,
-                    drop_last: bool = False) -> DataLoader:
+    def _dataloader(
+        self, dataset: Any, batch_size: int, sampler: Any, description: str, drop_last: bool = False
+    ) -> DataLoader:
         dataset = self._remove_unused_columns(dataset, description)
         workers = self.args.dataloader_num_workers
         extra: dict[str, Any] = {}
         if workers > 0:
-            extra = {"persistent_workers": self.args.dataloader_persistent_workers,
-                     "prefetch_factor": self.args.dataloader_prefetch_factor}
+            extra = {
+                "persistent_workers": self.args.dataloader_persistent_workers,
+                "prefetch_factor": self.args.dataloader_prefetch_factor,
+            }
         # A private generator: creating the iterator must not draw from the global RNG (exact resume).
         generator = torch.Generator().manual_seed(self.args.seed)
         return DataLoader(
-            dataset, batch_size=batch_size, sampler=sampler, collate_fn=self._collator_for(dataset),
-            num_workers=workers, drop_last=drop_last, generator=generator,
-            pin_memory=self.args.dataloader_pin_memory and self.args.device.type == "cuda", **extra,
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            collate_fn=self._collator_for(dataset),
+            num_workers=workers,
+            drop_last=drop_last,
+            generator=generator,
+            pin_memory=self.args.dataloader_pin_memory and self.args.device.type == "cuda",
+            **extra,
         )
 
     def get_train_dataloader(self) -> DataLoader:
         if self.train_dataset is None:
             raise ValueError("Trainer.train() needs a train_dataset")
         dataset = self._remove_unused_columns(self.train_dataset, "training")
-        return self._dataloader(dataset, self.args.train_batch_size, self._get_train_sampler(dataset), "training",
-                                drop_last=self.args.dataloader_drop_last)
+        return self._dataloader(
+            dataset,
+            self.args.train_batch_size,
+            self._get_train_sampler(dataset),
+            "training",
+            drop_last=self.args.dataloader_drop_last,
+        )
 
     def num_examples(self, dataloader: DataLoader) -> int:
         return len(dataloader.dataset)
@@ -276,8 +319,11 @@ class Trainer(CheckpointMixin, EvaluationMixin):
         if args.optim == "sgd":
             self.optimizer = torch.optim.SGD(groups, lr=args.learning_rate)
             return self.optimizer
-        kwargs: dict[str, Any] = {"lr": args.learning_rate, "betas": (args.adam_beta1, args.adam_beta2),
-                                  "eps": args.adam_epsilon}
+        kwargs: dict[str, Any] = {
+            "lr": args.learning_rate,
+            "betas": (args.adam_beta1, args.adam_beta2),
+            "eps": args.adam_epsilon,
+        }
         if args.optim == "adamw_torch_fused":
             kwargs["fused"] = True
         elif args.optim == "adamw_torch_foreach":
@@ -285,24 +331,35 @@ class Trainer(CheckpointMixin, EvaluationMixin):
         self.optimizer = torch.optim.AdamW(groups, **kwargs)
         return self.optimizer
 
-    def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None) -> Any:
+    def create_scheduler(
+        self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None
+    ) -> Any:
         if self.lr_scheduler is None:
             self.lr_scheduler = get_scheduler(
-                self.args.lr_scheduler_type, optimizer or self.optimizer,
+                self.args.lr_scheduler_type,
+                optimizer or self.optimizer,
                 num_warmup_steps=self.args.get_warmup_steps(num_training_steps),
-                num_training_steps=num_training_steps, scheduler_specific_kwargs=self.args.lr_scheduler_kwargs,
+                num_training_steps=num_training_steps,
+                scheduler_specific_kwargs=self.args.lr_scheduler_kwargs,
             )
             self._created_lr_scheduler = True
         return self.lr_scheduler
 
     def _get_learning_rate(self) -> float:
-        lr = self.lr_scheduler.get_last_lr()[0] if self.lr_scheduler is not None else \
-            self.optimizer.param_groups[0]["lr"]
+        lr = (
+            self.lr_scheduler.get_last_lr()[0]
+            if self.lr_scheduler is not None
+            else self.optimizer.param_groups[0]["lr"]
+        )
         return lr.item() if torch.is_tensor(lr) else lr
 
     # -- training --------------------------------------------------------------------------------------------------
-    def train(self, resume_from_checkpoint: str | bool | None = None, trial: Any = None,
-              ignore_keys_for_eval: list[str] | None = None) -> TrainOutput:
+    def train(
+        self,
+        resume_from_checkpoint: str | bool | None = None,
+        trial: Any = None,
+        ignore_keys_for_eval: list[str] | None = None,
+    ) -> TrainOutput:
         """Train; ``resume_from_checkpoint`` is a checkpoint folder, or True for the latest in output_dir.
 
         When it is not given, ``args.resume_from_checkpoint`` is used.
@@ -314,7 +371,9 @@ class Trainer(CheckpointMixin, EvaluationMixin):
         if resume is True:
             resume = ckpt.get_last_checkpoint(args.output_dir)
             if resume is None:
-                raise ValueError(f"resume_from_checkpoint=True but there is no checkpoint in {args.output_dir}")
+                raise ValueError(
+                    f"resume_from_checkpoint=True but there is no checkpoint in {args.output_dir}"
+                )
         elif resume is False:
             resume = None
         if resume is not None:
@@ -323,11 +382,15 @@ class Trainer(CheckpointMixin, EvaluationMixin):
             self._load_weights(resume)
         if args.torch_compile:
             logger.warning("torch_compile=True is accepted but not applied by headway's Trainer")
-        if args.gradient_checkpointing and hasattr(D.unwrap_model(self.model), "gradient_checkpointing_enable"):
+        if args.gradient_checkpointing and hasattr(
+            D.unwrap_model(self.model), "gradient_checkpointing_enable"
+        ):
             D.unwrap_model(self.model).gradient_checkpointing_enable(args.gradient_checkpointing_kwargs)
         self.is_in_train = True
         try:
-            return self._inner_training_loop(str(resume) if resume is not None else None, ignore_keys_for_eval)
+            return self._inner_training_loop(
+                str(resume) if resume is not None else None, ignore_keys_for_eval
+            )
         finally:
             self.is_in_train = False
 
@@ -359,9 +422,11 @@ class Trainer(CheckpointMixin, EvaluationMixin):
         sampler = loader.sampler if isinstance(loader.sampler, D.EpochSampler) else None
         steps_in_epoch = len(loader) if sampler is not None else max_steps * args.gradient_accumulation_steps
 
-        self.state = TrainerState(train_batch_size=args.train_batch_size,
-                                  is_local_process_zero=args.local_process_index == 0,
-                                  is_world_process_zero=args.process_index == 0)
+        self.state = TrainerState(
+            train_batch_size=args.train_batch_size,
+            is_local_process_zero=args.local_process_index == 0,
+            is_world_process_zero=args.process_index == 0,
+        )
         self.state.compute_steps(args, max_steps)
         epochs_trained, updates_done_in_epoch = 0, 0
         if resume is not None:
@@ -386,25 +451,40 @@ class Trainer(CheckpointMixin, EvaluationMixin):
         self.create_scheduler(max_steps)
         if resume is not None:
             self._load_optimizer_and_scheduler(resume)
-        self.callback_handler.objects.update(model=self.model, optimizer=self.optimizer,
-                                             lr_scheduler=self.lr_scheduler, train_dataloader=loader)
+        self.callback_handler.objects.update(
+            model=self.model,
+            optimizer=self.optimizer,
+            lr_scheduler=self.lr_scheduler,
+            train_dataloader=loader,
+        )
         inner = D.unwrap_model(self.model)
         self._split_by_length = args.split_batches_by_length
         if self._split_by_length is None:  # auto: headway's own heads (per-item mean losses) on CPU
             from headway.modeling import PreTrainedModel
 
-            self._split_by_length = (isinstance(inner, PreTrainedModel) and args.device.type == "cpu"
-                                     and not getattr(inner.config, "is_encoder_decoder", False)
-                                     and self.compute_loss_func is None
-                                     and type(self).compute_loss is Trainer.compute_loss)
+            self._split_by_length = (
+                isinstance(inner, PreTrainedModel)
+                and args.device.type == "cpu"
+                and not getattr(inner.config, "is_encoder_decoder", False)
+                and self.compute_loss_func is None
+                and type(self).compute_loss is Trainer.compute_loss
+            )
         if self._split_by_length and D.is_fsdp(self.model_wrapped):
             # FSDP gathers and reduces at every forward / backward: all processes must run as many.
             self._split_by_length = False
         self._params_for_flos = sum(p.numel() for n, p in inner.named_parameters() if "embeddings" not in n)
+        self._keyed_dropout, recompute_hooks = keyed_dropout_hooks(inner, args.keyed_dropout)
 
-        logger.info("***** Running training *****  examples=%s epochs=%d batch/device=%d total batch=%d "
-                    "accumulation=%d steps=%d", len(loader.dataset) if sampler else "?", num_epochs,
-                    args.train_batch_size, self._total_batch_size(), args.gradient_accumulation_steps, max_steps)
+        logger.info(
+            "***** Running training *****  examples=%s epochs=%d batch/device=%d total batch=%d "
+            "accumulation=%d steps=%d",
+            len(loader.dataset) if sampler else "?",
+            num_epochs,
+            args.train_batch_size,
+            self._total_batch_size(),
+            args.gradient_accumulation_steps,
+            max_steps,
+        )
         start_time = time.time()
         self._initial_global_step = self.state.global_step
         self._tr_loss = torch.zeros((), device=args.device)
@@ -419,23 +499,40 @@ class Trainer(CheckpointMixin, EvaluationMixin):
         if args.eval_on_start:
             self.evaluate(ignore_keys=ignore_keys_for_eval)
 
-        for epoch in range(epochs_trained, num_epochs):
-            skip = updates_done_in_epoch * args.gradient_accumulation_steps if epoch == epochs_trained else 0
-            if sampler is not None:
-                sampler.set_epoch(epoch)
-                sampler.skip = skip * args.train_batch_size
-            self.control._new_epoch()
-            self._event("on_epoch_begin")
-            restore = resume if epoch == epochs_trained else None
-            self._run_epoch(model, loader, epoch, skip, steps_in_epoch, per_epoch, ignore_keys_for_eval, restore)
-            if sampler is not None:
-                sampler.skip = 0
-            if self.control.should_training_stop:
-                break
+        try:
+            for epoch in range(epochs_trained, num_epochs):
+                skip = (
+                    updates_done_in_epoch * args.gradient_accumulation_steps if epoch == epochs_trained else 0
+                )
+                if sampler is not None:
+                    sampler.set_epoch(epoch)
+                    sampler.skip = skip * args.train_batch_size
+                self.control._new_epoch()
+                self._event("on_epoch_begin")
+                restore = resume if epoch == epochs_trained else None
+                self._run_epoch(
+                    model, loader, epoch, skip, steps_in_epoch, per_epoch, ignore_keys_for_eval, restore
+                )
+                if sampler is not None:
+                    sampler.skip = 0
+                if self.control.should_training_stop:
+                    break
+        finally:
+            for hook in recompute_hooks:
+                hook.remove()
         return self._finalize_training(start_time, num_samples, max_steps)
 
-    def _run_epoch(self, model: nn.Module, loader: DataLoader, epoch: int, skip: int, steps_in_epoch: int,
-                   updates_per_epoch: int, ignore_keys: list[str] | None, restore_rng_from: str | None) -> None:
+    def _run_epoch(
+        self,
+        model: nn.Module,
+        loader: DataLoader,
+        epoch: int,
+        skip: int,
+        steps_in_epoch: int,
+        updates_per_epoch: int,
+        ignore_keys: list[str] | None,
+        restore_rng_from: str | None,
+    ) -> None:
         """One pass over the data; ``skip`` micro-batches were consumed before a resume (the sampler
         already leaves them out; an iterable dataset reads and drops them), after which the RNG
         states of ``restore_rng_from`` are restored."""
@@ -454,16 +551,21 @@ class Trainer(CheckpointMixin, EvaluationMixin):
                 break
             step += len(batches)
             num_items = self._get_num_items_in_batch(batches)
+            parts = [(b, self._example_indices(b, i)) for i, b in enumerate(batches)]
             if num_items is not None and self._split_by_length:
-                batches = [part for b in batches for part in split_by_length(b)]
-            self.current_gradient_accumulation_steps = len(batches)
+                parts = [
+                    (part, ids if rows is None or ids is None else ids[rows])
+                    for b, ids in parts
+                    for part, rows in split_rows_by_length(b)
+                ]
+            self.current_gradient_accumulation_steps = len(parts)
             self.control._new_step()
             self._event("on_step_begin")
-            for i, inputs in enumerate(batches):
-                last = i == len(batches) - 1
+            for i, (inputs, ids) in enumerate(parts):
+                last = i == len(parts) - 1
                 self._current_flos += self.floating_point_ops(inputs)
                 sync = contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
-                with sync:
+                with sync, dropout_context(inputs, ids, args.seed, self.state.global_step):
                     loss = self.training_step(model, inputs, num_items)
                 if args.logging_nan_inf_filter:  # a non-finite loss counts as the running average (no sync)
                     fallback = self._tr_loss / (1 + self.state.global_step - self._globalstep_last_logged)
@@ -481,14 +583,25 @@ class Trainer(CheckpointMixin, EvaluationMixin):
         self._event("on_epoch_end")
         self._maybe_log_save_evaluate(model, ignore_keys)
 
+    def _example_indices(self, batch: Any, micro_batch: int) -> torch.Tensor | None:
+        """The rows' indices in this step's global batch (keyed dropout), or None when it is off."""
+        rows = batch_rows(batch) if getattr(self, "_keyed_dropout", False) else None
+        if rows is None:
+            return None
+        return example_indices(micro_batch, rows, self.args.train_batch_size, D.world_size(), D.rank())
+
     def _optimizer_step(self, model: nn.Module) -> None:
         args = self.args
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         fused = bool(self.optimizer.defaults.get("fused"))
-        fold_clip = (fused and self.scaler is None and not D.is_fsdp(self.model_wrapped)
-                     and type(self.optimizer) in (torch.optim.Adam, torch.optim.AdamW))
+        fold_clip = (
+            fused
+            and self.scaler is None
+            and not D.is_fsdp(self.model_wrapped)
+            and type(self.optimizer) in (torch.optim.Adam, torch.optim.AdamW)
+        )
         if args.max_grad_norm > 0 and fold_clip:
             # Clip inside the fused kernel: it divides each gradient by ``grad_scale``, which saves a
             # separate pass multiplying every gradient by the clip coefficient.
@@ -518,8 +631,12 @@ class Trainer(CheckpointMixin, EvaluationMixin):
         if "labels" not in batches[0]:
             return None
         try:
-            count = int(sum((b["labels"][..., 1:] if self._loss_shifts_labels else b["labels"]).ne(-100).sum()
-                            for b in batches))
+            count = int(
+                sum(
+                    (b["labels"][..., 1:] if self._loss_shifts_labels else b["labels"]).ne(-100).sum()
+                    for b in batches
+                )
+            )
         except (TypeError, AttributeError):
             return None
         if self.args.average_tokens_across_devices and D.world_size() > 1:
@@ -535,8 +652,10 @@ class Trainer(CheckpointMixin, EvaluationMixin):
     def _prepare_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         device = self.args.device
         non_blocking = device.type == "cuda"
-        return {k: v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v
-                for k, v in inputs.items()}
+        return {
+            k: v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v
+            for k, v in inputs.items()
+        }
 
     def autocast_smart_context_manager(self) -> contextlib.AbstractContextManager:
         """bfloat16 / float16 autocast when ``bf16`` / ``fp16`` is set."""
@@ -548,8 +667,9 @@ class Trainer(CheckpointMixin, EvaluationMixin):
 
     compute_loss_context_manager = autocast_smart_context_manager
 
-    def training_step(self, model: nn.Module, inputs: dict[str, Any],
-                      num_items_in_batch: torch.Tensor | int | None = None) -> torch.Tensor:
+    def training_step(
+        self, model: nn.Module, inputs: dict[str, Any], num_items_in_batch: torch.Tensor | int | None = None
+    ) -> torch.Tensor:
         """Forward and backward of one micro-batch; returns its (normalised) loss, detached."""
         model.train()
         inputs = self._prepare_inputs(inputs)
@@ -563,9 +683,13 @@ class Trainer(CheckpointMixin, EvaluationMixin):
             loss.backward()
         return loss.detach()
 
-    def compute_loss(self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
-                     num_items_in_batch: torch.Tensor | int | None = None
-                     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
         """The model's loss; with ``num_items_in_batch``, rescaled to sum(item losses) / num_items_in_batch.
 
         headway heads return the mean over this micro-batch's label items, so ``mean x count / total``
@@ -604,8 +728,9 @@ class Trainer(CheckpointMixin, EvaluationMixin):
                 gn = self._grad_norm
                 gn = gn.full_tensor() if hasattr(gn, "full_tensor") else gn
                 logs["grad_norm"] = gn.item() if torch.is_tensor(gn) else float(gn)
-            logs["learning_rate"] = self._learning_rate if self._learning_rate is not None else \
-                self._get_learning_rate()
+            logs["learning_rate"] = (
+                self._learning_rate if self._learning_rate is not None else self._get_learning_rate()
+            )
             self._total_loss_scalar += total
             self._globalstep_last_logged = self.state.global_step
             self.log(logs)
@@ -625,8 +750,10 @@ class Trainer(CheckpointMixin, EvaluationMixin):
             return False
         key = name if name.startswith("eval_") else f"eval_{name}"
         if key not in metrics:
-            raise KeyError(f"metric_for_best_model={name!r}: {key!r} is not among the evaluation metrics "
-                           f"{sorted(metrics)}")
+            raise KeyError(
+                f"metric_for_best_model={name!r}: {key!r} is not among the evaluation metrics "
+                f"{sorted(metrics)}"
+            )
         value, best = metrics[key], self.state.best_metric
         if best is None or (value > best if self.args.greater_is_better else value < best):
             self.state.best_metric = value
@@ -644,8 +771,9 @@ class Trainer(CheckpointMixin, EvaluationMixin):
 
     def _store_flos(self) -> None:
         """Add the floating-point operations of every process since the last call to the state (collective)."""
-        self.state.total_flos += D.all_reduce(torch.tensor(self._current_flos, dtype=torch.float64,
-                                                           device=self.args.device)).item()
+        self.state.total_flos += D.all_reduce(
+            torch.tensor(self._current_flos, dtype=torch.float64, device=self.args.device)
+        ).item()
         self._current_flos = 0.0
 
     def _finalize_training(self, start_time: float, num_samples: int, max_steps: int) -> TrainOutput:
@@ -655,14 +783,18 @@ class Trainer(CheckpointMixin, EvaluationMixin):
         self._tr_loss.zero_()
         steps = self.state.global_step - self._initial_global_step
         train_loss = self._total_loss_scalar / max(steps, 0.001)
-        metrics = speed_metrics("train", start_time, num_samples=num_samples * steps / max(max_steps, 1),
-                                num_steps=steps)
+        metrics = speed_metrics(
+            "train", start_time, num_samples=num_samples * steps / max(max_steps, 1), num_steps=steps
+        )
         metrics["total_flos"] = self.state.total_flos
         metrics["train_loss"] = train_loss
         self.log(metrics)
         if self.args.load_best_model_at_end and self.state.best_model_checkpoint is not None:
-            logger.info("Loading the best model from %s (score %s)", self.state.best_model_checkpoint,
-                        self.state.best_metric)
+            logger.info(
+                "Loading the best model from %s (score %s)",
+                self.state.best_model_checkpoint,
+                self.state.best_metric,
+            )
             self._load_weights(self.state.best_model_checkpoint)
         if self.args.should_save and self.state.best_model_checkpoint and self.args.save_total_limit == 1:
             for path in ckpt.sorted_checkpoints(self.args.output_dir):
@@ -670,5 +802,3 @@ class Trainer(CheckpointMixin, EvaluationMixin):
                     shutil.rmtree(path, ignore_errors=True)
         self._event("on_train_end")
         return TrainOutput(self.state.global_step, train_loss, metrics)
-
-

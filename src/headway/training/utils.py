@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -17,12 +19,18 @@ __all__ = [
     "PredictionOutput",
     "RemoveColumnsCollator",
     "TrainOutput",
+    "dropout_context",
+    "example_indices",
     "get_rng_state",
+    "keyed_dropout_hooks",
     "set_rng_state",
     "set_seed",
     "speed_metrics",
     "split_by_length",
+    "split_rows_by_length",
 ]
+
+logger = logging.getLogger(__name__)
 
 _SEQUENCE_KEYS = {"input_ids", "attention_mask", "token_type_ids", "position_ids", "special_tokens_mask"}
 
@@ -110,8 +118,9 @@ class EvalPrediction:
         return len(self._elements)
 
 
-def speed_metrics(split: str, start_time: float, num_samples: float | None = None,
-                  num_steps: int | None = None) -> dict[str, float]:
+def speed_metrics(
+    split: str, start_time: float, num_samples: float | None = None, num_steps: int | None = None
+) -> dict[str, float]:
     """``{split}_runtime``, ``{split}_samples_per_second`` and ``{split}_steps_per_second`` since ``start_time``."""
     runtime = time.time() - start_time
     result = {f"{split}_runtime": round(runtime, 4)}
@@ -145,7 +154,9 @@ def pad_and_concat(arrays: Sequence[np.ndarray], padding_index: int = -100) -> n
     if arrays[0].ndim <= 1 or all(a.shape[1:] == arrays[0].shape[1:] for a in arrays):
         return np.concatenate(arrays, axis=0)
     width = max(a.shape[1] for a in arrays)
-    out = np.full((sum(a.shape[0] for a in arrays), width, *arrays[0].shape[2:]), padding_index, dtype=arrays[0].dtype)
+    out = np.full(
+        (sum(a.shape[0] for a in arrays), width, *arrays[0].shape[2:]), padding_index, dtype=arrays[0].dtype
+    )
     row = 0
     for a in arrays:
         out[row : row + a.shape[0], : a.shape[1]] = a
@@ -170,7 +181,9 @@ def nested_concat(batches: list[Any], padding_index: int = -100) -> Any:
     if not batches:
         return None
     if isinstance(batches[0], (list, tuple)):
-        return type(batches[0])(nested_concat([b[i] for b in batches], padding_index) for i in range(len(batches[0])))
+        return type(batches[0])(
+            nested_concat([b[i] for b in batches], padding_index) for i in range(len(batches[0]))
+        )
     return pad_and_concat(batches, padding_index)
 
 
@@ -236,21 +249,38 @@ def split_by_length(batch: dict[str, Any], min_saving: float = 0.1) -> list[dict
     dimension is the sequence length are trimmed. The sum of per-row losses is unchanged, so with the
     loss normalised by the whole batch's item count the gradient is the same up to rounding.
     """
+    return [part for part, _ in split_rows_by_length(batch, min_saving)]
+
+
+def split_rows_by_length(
+    batch: dict[str, Any], min_saving: float = 0.1
+) -> list[tuple[dict[str, Any], torch.Tensor | None]]:
+    """:func:`split_by_length`, each part with the indices of its rows in ``batch`` (None: not split)."""
     mask = batch.get("attention_mask")
-    if not isinstance(mask, torch.Tensor) or mask.dim() != 2 or mask.shape[0] < 4 or mask.device.type != "cpu":
-        return [batch]
+    if (
+        not isinstance(mask, torch.Tensor)
+        or mask.dim() != 2
+        or mask.shape[0] < 4
+        or mask.device.type != "cpu"
+    ):
+        return [(batch, None)]
     rows, width = mask.shape
     if not all(isinstance(v, torch.Tensor) and v.dim() >= 1 and v.shape[0] == rows for v in batch.values()):
-        return [batch]
+        return [(batch, None)]
     aligned = {k for k, v in batch.items() if v.dim() >= 2 and v.shape[1] == width}
-    if any(k not in _SEQUENCE_KEYS and not (k == "labels" and not v.is_floating_point())
-           for k, v in batch.items() if k in aligned):
-        return [batch]  # a tensor as wide as the sequence that may not be one: do not guess
+    if any(
+        k not in _SEQUENCE_KEYS and not (k == "labels" and not v.is_floating_point())
+        for k, v in batch.items()
+        if k in aligned
+    ):
+        return [(batch, None)]  # a tensor as wide as the sequence that may not be one: do not guess
     labels = batch.get("labels")
     if "labels" in aligned and not bool((labels[mask == 0] == -100).all()):
-        return [batch]  # labels that do not follow the input's padding (e.g. a decoder's): not token labels
+        return [
+            (batch, None)
+        ]  # labels that do not follow the input's padding (e.g. a decoder's): not token labels
     if not bool(mask[:, 0].all()):  # left padding (or an empty row): positions would shift
-        return [batch]
+        return [(batch, None)]
     lengths = mask.sum(1)
     order = torch.argsort(lengths, stable=True)
     ordered = lengths[order].tolist()
@@ -259,7 +289,7 @@ def split_by_length(batch: dict[str, Any], min_saving: float = 0.1) -> list[dict
     short, long_ = order[:cut], order[cut:]
     short_len, long_len = ordered[cut - 1], ordered[-1]
     if short_len * cut + long_len * (rows - cut) > (1 - min_saving) * rows * width:
-        return [batch]
+        return [(batch, None)]
     parts = []
     for index, length in ((short, short_len), (long_, long_len)):
         part = {}
@@ -268,8 +298,63 @@ def split_by_length(batch: dict[str, Any], min_saving: float = 0.1) -> list[dict
             if key in aligned:
                 value = value[:, :length]
             part[key] = value
-        parts.append(part)
+        parts.append((part, index))
     return parts
+
+
+# -- keyed dropout -------------------------------------------------------------------------------------------
+def batch_rows(batch: Any) -> int | None:
+    """The number of rows of a collated batch (dim 0 of its first tensor), or None if it has no tensor."""
+    values = (
+        batch.values() if isinstance(batch, Mapping) else batch if isinstance(batch, (list, tuple)) else ()
+    )
+    for value in values:
+        if isinstance(value, torch.Tensor) and value.dim() >= 1:
+            return value.shape[0]
+    return None
+
+
+def example_indices(micro_batch: int, rows: int, batch_size: int, world_size: int, rank: int) -> torch.Tensor:
+    """Each row's index in the optimiser step's global batch: (rows,) int64.
+
+    Process ``rank`` of ``world_size`` reads every ``world_size``-th index of the epoch's order from
+    ``rank`` on (``EpochSampler``), ``batch_size`` per micro-batch: row ``j`` of its micro-batch ``i``
+    within the step is entry ``(i * batch_size + j) * world_size + rank`` of the step's share of that
+    order, the same entry one process with ``world_size`` times the batch (or accumulation) reads.
+    """
+    return (micro_batch * batch_size + torch.arange(rows)) * world_size + rank
+
+
+def keyed_dropout_hooks(model: nn.Module, enabled: bool) -> tuple[bool, list[Any]]:
+    """Whether keyed dropout stays on for ``model``, and the hooks to remove after training: with gradient
+    checkpointing on, recomputed layers must draw the masks their forward drew (``track_recomputation``)."""
+    if not enabled or not any(getattr(m, "gradient_checkpointing", False) for m in model.modules()):
+        return enabled, []
+    from headway.nn.dropout import RECOMPUTATION_SUPPORTED, track_recomputation
+
+    if not RECOMPUTATION_SUPPORTED:
+        logger.warning("keyed_dropout is off: this torch cannot tell a recomputation from a forward")
+        return False, []
+    return True, track_recomputation(model)
+
+
+def dropout_context(
+    inputs: Any, indices: torch.Tensor | None, seed: int, step: int
+) -> contextlib.AbstractContextManager:
+    """Keyed dropout for one micro-batch (``indices``: its rows' :func:`example_indices`); a no-op
+    context when ``indices`` is None. Left padding in a 2-D ``attention_mask`` shifts positions so
+    they count from each example's first token."""
+    if indices is None:
+        return contextlib.nullcontext()
+    from headway.nn.dropout import DropoutKeys, keyed_dropout
+
+    mask = inputs.get("attention_mask") if isinstance(inputs, Mapping) else None
+    offsets, seq_len = None, None
+    if isinstance(mask, torch.Tensor) and mask.dim() == 2 and mask.shape[0] == indices.numel():
+        seq_len = mask.shape[1]
+        if seq_len and not bool(mask[:, 0].all()):  # left padding: count the leading pads of each row
+            offsets = mask.ne(0).cumsum(-1).eq(0).sum(-1)
+    return keyed_dropout(DropoutKeys(seed, step, indices, offsets=offsets, seq_len=seq_len))
 
 
 class RemoveColumnsCollator:
