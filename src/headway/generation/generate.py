@@ -9,7 +9,10 @@ library's tokens (and, for beam search, its ``sequences_scores``) for the same s
 - greedy picks ``argmax`` of the processed scores, sampling ``torch.multinomial`` of their softmax (so a
   ``torch.manual_seed`` gives the reference's draws), beam search keeps the reference's fixed-shape
   bookkeeping (running beams, finished beams, the early-stopping heuristic) so that ties break alike;
-- finished rows are padded with ``pad_token_id`` (the first ``eos_token_id`` when no pad is set).
+- finished rows are padded with ``pad_token_id`` (the first ``eos_token_id`` when no pad is set);
+- an encoder-decoder (``...ForConditionalGeneration``) runs its encoder once and decodes from
+  ``decoder_start_token_id`` into an ``EncoderDecoderCache``, of which beam search moves only the
+  self-attention part (``headway.generation.seq2seq``).
 
 Per step the loop does no Python work that grows with the vocabulary or the past, and reads one value
 back from the device: whether every row has finished.
@@ -46,10 +49,15 @@ def _warn_once(message: str) -> None:
 
 
 class GenerationMixin:
-    """Adds ``generate`` to a model with a language-model head (``...ForCausalLM``).
+    """Adds ``generate`` to a model with a language-model head (``...ForCausalLM``,
+    ``...ForConditionalGeneration``).
 
-    The model is called only as ``self(input_ids=, attention_mask=, position_ids=, past_key_values=,
-    use_cache=, cache_position=, logits_to_keep=1)`` and must return ``.logits`` and ``.past_key_values``.
+    A decoder is called only as ``self(input_ids=, attention_mask=, position_ids=, past_key_values=,
+    use_cache=, cache_position=, logits_to_keep=1)``; an encoder-decoder as ``self(decoder_input_ids=,
+    decoder_attention_mask=, encoder_outputs=, attention_mask=, past_key_values=, use_cache=,
+    cache_position=, logits_to_keep=1)``, and must have ``get_encoder()``. Either returns ``.logits`` and
+    ``.past_key_values``. An encoder-decoder whose class sets ``groups_encoder_rows`` gets the encoder's
+    output once per input, not repeated for each beam or sample.
     """
 
     # -- the model's default settings ------------------------------------------------------------------
@@ -96,6 +104,10 @@ class GenerationMixin:
     ) -> torch.LongTensor | GenerateDecoderOnlyOutput | GenerateBeamDecoderOnlyOutput:
         """Continue each prompt of ``inputs`` (B, T) token by token.
 
+        For an encoder-decoder (``config.is_encoder_decoder``), ``inputs`` and ``attention_mask`` are the
+        encoder's, and the decoder generates from ``decoder_input_ids=`` or ``decoder_start_token_id``
+        (see ``headway.generation.seq2seq``); the returned ids are the decoder's.
+
         Args:
             inputs: prompt token ids (B, T), left-padded when the rows differ in length; ``input_ids=``
                 works too. None starts every row from ``bos_token_id``.
@@ -111,7 +123,8 @@ class GenerationMixin:
         Returns:
             The token ids (B * num_return_sequences, T + new), prompt included; or, with
             ``return_dict_in_generate=True``, a ``GenerateDecoderOnlyOutput`` (greedy, sampling) or a
-            ``GenerateBeamDecoderOnlyOutput`` (beam search).
+            ``GenerateBeamDecoderOnlyOutput`` (beam search); ``Generate(Beam)EncoderDecoderOutput`` for an
+            encoder-decoder.
         """
         from headway.generation.processors import build_logits_processors
         from headway.generation.stopping import build_stopping_criteria
