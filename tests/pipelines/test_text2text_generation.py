@@ -143,6 +143,19 @@ def test_construction_keywords_are_kept(pipes):
     assert pipe(TEXT) == pipes("text2text-generation", "bart")(TEXT, num_beams=1)
 
 
+def test_checkpoint_beam_flags_do_not_warn_at_each_batch(pipes, caplog):
+    """BART-CNN-like checkpoints set length_penalty and early_stopping: a call with num_beams=1 does not make
+    generate() warn about them for every batch; a flag the caller sets to no effect is reported once."""
+    pipe = pipes("text2text-generation", "bart")
+    with caplog.at_level(logging.WARNING):
+        pipe([TEXT, "How old are you?", "A small boat."], num_beams=1, max_new_tokens=4)
+    assert "no effect" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        pipe([TEXT, "How old are you?"], num_beams=1, length_penalty=3.0, max_new_tokens=4)
+    assert caplog.text.count("no effect") == 1 and "length_penalty=3.0" in caplog.text
+
+
 def test_pipeline_classes_and_task_names():
     assert isinstance(headway.pipeline("summarization", model=str(ROOT / "bart")), SummarizationPipeline)
     assert check_task("translation_en_to_fr") == ("translation_en_to_fr", TASKS["translation"])

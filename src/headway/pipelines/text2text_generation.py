@@ -28,6 +28,7 @@ unknown language code are errors naming the value rather than crashes or silent 
 
 from __future__ import annotations
 
+import copy
 import enum
 import logging
 from typing import Any
@@ -125,7 +126,8 @@ class Text2TextGenerationPipeline(Pipeline):
             values["pad_token_id"] = self.tokenizer.pad_token_id
         if prefix is not None and not isinstance(prefix, str):
             raise TypeError(f"The model config's prefix must be a str, got {describe(prefix)}")
-        return prefix, GenerationConfig(**{key: value for key, value in values.items() if value is not None})
+        config = GenerationConfig(**{key: value for key, value in _without_unused_flags(values).items()})
+        return prefix, config
 
     def _model_generation_values(self) -> dict[str, Any]:
         """The fields the model's generation config sets."""
@@ -256,40 +258,57 @@ class Text2TextGenerationPipeline(Pipeline):
     def _check_lengths(self, input_length: int, min_length: int, max_length: int) -> None:
         """Warn about lengths that look wrong for the task (nothing for plain text2text)."""
 
-    def _generate_settings(self, generate_kwargs: dict[str, Any]) -> dict[str, Any]:
-        """This call's ``generate`` keywords: the pipeline's settings, then the call's.
+    def _call_parameters(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+        """As the base, with the call's generation settings resolved once (not per batch)."""
+        pre, forward, post = super()._call_parameters(kwargs)
+        return pre, self._resolve_generation(forward), post
 
-        Every field the model's generation config sets is passed explicitly, so that what ``generate`` layers
-        underneath is exactly the pipeline's settings.
-        """
+    def _resolve_generation(self, forward: dict[str, Any]) -> dict[str, Any]:
+        """The ``generate`` arguments of a call: the pipeline's ``generation_config`` updated with the call's
+        settings, plus ``None`` for the fields the model's generation config sets but the pipeline unset (so
+        that ``generate`` does not put them back), and the lengths the task's warnings read."""
         fields = _generation_fields()
-        model_set = self._model_generation_values()
-        own = self.generation_config.to_dict()
-        settings = {key: own.get(key) for key in fields if key in model_set or own.get(key) != fields[key]}
-        settings.update(generate_kwargs)
+        call = {key: value for key, value in forward.items() if key in fields}
+        lengths = (
+            call.get("min_length", self.generation_config.min_length),
+            call.get("max_length", self.generation_config.max_length),
+        )
+        if "generation_config" in forward:  # the caller's config replaces the pipeline's, as in the reference
+            return {**forward, "check_lengths": lengths}
+        config = copy.deepcopy(self.generation_config)
+        config.update(**call)  # warns (once a call) about flags the caller set to no effect
+        for key, value in _without_unused_flags(config.to_dict()).items():
+            if key in fields and value != getattr(config, key):
+                setattr(config, key, value)  # so that generate() does not warn about them at each batch
         if (
-            settings.get("max_new_tokens") is None
-            and "max_length" not in generate_kwargs
-            and settings.get("max_length", fields["max_length"]) == fields["max_length"]
+            config.max_new_tokens is None
+            and "max_length" not in call
+            and config.max_length == fields["max_length"]
         ):  # the reference's default of 20 new tokens after the decoder start, within the positions
             positions = getattr(self.model.config, "max_position_embeddings", None)
             length = fields["max_length"] + 1
-            settings["max_length"] = min(length, positions) if positions else length
-        return settings
+            config.max_length = min(length, positions) if positions else length
+        unset = {
+            key: None for key, value in self._model_generation_values().items() if not config.is_set(key)
+        }
+        others = {key: value for key, value in forward.items() if key not in fields}
+        return {**others, **unset, "generation_config": config, "check_lengths": lengths}
 
-    def _forward(self, model_inputs: dict[str, torch.Tensor], **generate_kwargs: Any) -> dict[str, Any]:
+    def _forward(
+        self,
+        model_inputs: dict[str, torch.Tensor],
+        check_lengths: tuple[int, int] | None = None,
+        **generate_kwargs: Any,
+    ) -> dict[str, Any]:
         input_ids = model_inputs["input_ids"]  # (B, T), right-padded
         in_b, input_length = input_ids.shape
-        self._check_lengths(
-            input_length,
-            generate_kwargs.get("min_length", self.generation_config.min_length),
-            generate_kwargs.get("max_length", self.generation_config.max_length),
-        )
+        if check_lengths is None:  # called directly, not through __call__
+            generate_kwargs = self._resolve_generation(generate_kwargs)
+            check_lengths = generate_kwargs.pop("check_lengths")
+        self._check_lengths(input_length, *check_lengths)
         forced = model_inputs.get("forced_bos_token_id")
         if forced is not None:
             generate_kwargs = {"forced_bos_token_id": int(forced), **generate_kwargs}
-        if "generation_config" not in generate_kwargs:
-            generate_kwargs = self._generate_settings(generate_kwargs)
         output = self.model.generate(
             input_ids=input_ids, attention_mask=model_inputs["attention_mask"], **generate_kwargs
         )
@@ -300,11 +319,10 @@ class Text2TextGenerationPipeline(Pipeline):
         return {"output_ids": sequences, "eos": eos}
 
     def _setting(self, name: str, generate_kwargs: dict[str, Any]) -> Any:
+        """The value of generation field ``name`` that ``generate`` uses with these arguments."""
         config = generate_kwargs.get("generation_config")
         if config is not None and config.is_set(name):
             return getattr(config, name)
-        if self.generation_config.is_set(name):
-            return getattr(self.generation_config, name)
         return getattr(self.model.generation_config, name)
 
     def postprocess(
@@ -326,6 +344,34 @@ class Text2TextGenerationPipeline(Pipeline):
         n = sequences.shape[1]
         key = f"{self.return_name}_text"
         return [[{key: text} for text in texts[row * n : (row + 1) * n]] for row in range(len(rows))]
+
+
+# Flags that only act in one mode, with their neutral values: (mode test, {flag: neutral}).
+_MODE_FLAGS = (
+    (lambda v: v.get("num_beams", 1) == 1, {"early_stopping": False, "length_penalty": 1.0}),
+    (
+        lambda v: not v.get("do_sample", False),
+        {
+            "temperature": 1.0,
+            "top_p": 1.0,
+            "top_k": 50,
+            "typical_p": 1.0,
+            "epsilon_cutoff": 0.0,
+            "eta_cutoff": 0.0,
+        },
+    ),
+)
+
+
+def _without_unused_flags(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the flags of an unused mode (beam-search ones without beams, sampling ones without
+    sampling) at their neutral values: they change nothing, and ``generate`` would warn about them at each
+    batch when a checkpoint sets them (BART-CNN's ``length_penalty=2.0`` under a call's ``num_beams=1``)."""
+    values = dict(values)
+    for unused, flags in _MODE_FLAGS:
+        if unused(values):
+            values.update({flag: neutral for flag, neutral in flags.items() if values.get(flag) is not None})
+    return values
 
 
 def _trim(sequences: torch.Tensor, eos: Any) -> list[list[int]]:
