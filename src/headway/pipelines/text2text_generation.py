@@ -116,8 +116,8 @@ class Text2TextGenerationPipeline(Pipeline):
         ):  # the checkpoint's (or the caller's) max_length counts
             values["max_new_tokens"] = None
         prefix = getattr(self.model.config, "prefix", None)
-        task_params = getattr(self.model.config, "task_specific_params", None) or {}
-        params = task_params.get(self.task)
+        task_params = getattr(self.model.config, "task_specific_params", None)
+        params = task_params.get(self.task) if isinstance(task_params, dict) else None
         if isinstance(params, dict):
             params = dict(params)  # the model's config is left as it is
             prefix = params.pop("prefix", prefix)
@@ -126,8 +126,7 @@ class Text2TextGenerationPipeline(Pipeline):
             values["pad_token_id"] = self.tokenizer.pad_token_id
         if prefix is not None and not isinstance(prefix, str):
             raise TypeError(f"The model config's prefix must be a str, got {describe(prefix)}")
-        config = GenerationConfig(**{key: value for key, value in _without_unused_flags(values).items()})
-        return prefix, config
+        return prefix, GenerationConfig(**_without_unused_flags(values))  # None values stay unset
 
     def _model_generation_values(self) -> dict[str, Any]:
         """The fields the model's generation config sets."""
