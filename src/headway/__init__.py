@@ -75,6 +75,9 @@ _LAZY: dict[str, str] = {
     "QuestionAnsweringPipeline": _PIPELINES + "question_answering",
     "TextClassificationPipeline": _PIPELINES + "text_classification",
     "TextGenerationPipeline": _PIPELINES + "text_generation",
+    "Text2TextGenerationPipeline": _PIPELINES + "text2text_generation",
+    "SummarizationPipeline": _PIPELINES + "text2text_generation",
+    "TranslationPipeline": _PIPELINES + "text2text_generation",
     "TokenClassificationPipeline": _PIPELINES + "token_classification",
     "ZeroShotClassificationPipeline": _PIPELINES + "zero_shot_classification",
     # sentence embeddings
@@ -304,6 +307,11 @@ if TYPE_CHECKING:  # for type checkers and editors: every public name (tests/tes
     from headway.pipelines.feature_extraction import FeatureExtractionPipeline
     from headway.pipelines.fill_mask import FillMaskPipeline
     from headway.pipelines.question_answering import QuestionAnsweringPipeline
+    from headway.pipelines.text2text_generation import (
+        SummarizationPipeline,
+        Text2TextGenerationPipeline,
+        TranslationPipeline,
+    )
     from headway.pipelines.text_classification import TextClassificationPipeline
     from headway.pipelines.text_generation import TextGenerationPipeline
     from headway.pipelines.token_classification import TokenClassificationPipeline
