@@ -1,8 +1,10 @@
 """Sentence embeddings and cross-encoders with the sentence-transformers API.
 
 ``SentenceTransformer`` (texts -> embeddings), ``CrossEncoder`` (text pairs -> scores) and ``util``
-(similarities, semantic search, quantization), over headway's models and tokenizers. The classes are
-resolved lazily, so ``from headway.sentence import util`` does not load the model code.
+(similarities, semantic search, quantization), over headway's models and tokenizers; fine-tuning with
+``SentenceTransformerTrainer`` / ``CrossEncoderTrainer``, the ``losses``, ``evaluation`` and ``samplers``
+modules. The classes are resolved lazily, so ``from headway.sentence import util`` does not load the
+model code.
 """
 
 from __future__ import annotations
@@ -17,14 +19,23 @@ _LAZY: dict[str, str] = {
     "Pooling": "headway.sentence.modules",
     "Dense": "headway.sentence.modules",
     "Normalize": "headway.sentence.modules",
+    "SentenceTransformerTrainer": "headway.sentence.trainer",
+    "SentenceTransformerTrainingArguments": "headway.sentence.training_args",
+    "CrossEncoderTrainer": "headway.sentence.cross_encoder_training",
+    "CrossEncoderTrainingArguments": "headway.sentence.training_args",
+    "BatchSamplers": "headway.sentence.samplers",
+    "MultiDatasetBatchSamplers": "headway.sentence.samplers",
+    "InputExample": "headway.sentence.fit",
 }
+# sub-modules reachable as attributes, as in sentence-transformers (``from headway.sentence import losses``)
+_MODULES = ("util", "losses", "evaluation", "samplers")
 
-__all__ = sorted([*_LAZY, "util"])  # noqa: PLE0605
+__all__ = sorted([*_LAZY, *_MODULES])  # noqa: PLE0605
 
 
 def __getattr__(name: str) -> Any:
-    if name == "util":
-        return importlib.import_module("headway.sentence.util")
+    if name in _MODULES:
+        return importlib.import_module(f"headway.sentence.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'headway.sentence' has no attribute {name!r}")
@@ -34,10 +45,18 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY, "util"])
+    return sorted([*globals(), *_LAZY, *_MODULES])
 
 
 if TYPE_CHECKING:
     from headway.sentence.cross_encoder import CrossEncoder  # noqa: F401
+    from headway.sentence.cross_encoder_training import CrossEncoderTrainer  # noqa: F401
     from headway.sentence.encoder import SentenceTransformer  # noqa: F401
+    from headway.sentence.fit import InputExample  # noqa: F401
     from headway.sentence.modules import Dense, Normalize, Pooling, Transformer  # noqa: F401
+    from headway.sentence.samplers import BatchSamplers, MultiDatasetBatchSamplers  # noqa: F401
+    from headway.sentence.trainer import SentenceTransformerTrainer  # noqa: F401
+    from headway.sentence.training_args import (  # noqa: F401
+        CrossEncoderTrainingArguments,
+        SentenceTransformerTrainingArguments,
+    )
