@@ -453,8 +453,12 @@ _FIELDS = frozenset(GenerationConfig.fields())
 
 
 def _should_warn(outer: str, inner: str, user_set: set[str]) -> bool:
-    # Warn unless the mode switch was set by the caller while the flag came from elsewhere.
-    return not (outer in user_set and inner not in user_set)
+    # Warn about a flag only when this call set it: a value inherited from a checkpoint's file (or from the
+    # config that ``generate(generation_config=...)`` layers over the model's) is harmless whatever mode
+    # the call picks, and would otherwise warn on every call. ``outer`` (the mode switch) is kept for
+    # the callers' readability.
+    del outer
+    return inner in user_set
 
 
 def _is_number(value: Any) -> bool:
