@@ -47,6 +47,7 @@ def worker(args: argparse.Namespace) -> None:
     limit = int(args.memory_gb * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    import gc
     import logging
     import random
     import warnings
@@ -72,6 +73,7 @@ def worker(args: argparse.Namespace) -> None:
             outcome, case = run_case(
                 args.target, Chooser(random.Random(seed)), env, Path(scratch), extra=True
             )
+        gc.collect()  # freeing what a case built (a model of 10**6 layers) is part of the case's time
         record = {
             "seed": seed,
             "status": outcome.status,
@@ -115,24 +117,29 @@ def run_target(target: str, seeds: list[int], args: argparse.Namespace, env_dir:
             stderr=log,
             env=environ,
             cwd=ROOT,
-            text=True,
-            bufsize=1,
             start_new_session=True,
         )
-        current, deadline, started = None, time.monotonic() + args.startup, False
+        lines = _Lines(child.stdout.fileno())
+        current, deadline, started, last = None, time.monotonic() + args.startup, False, None
         while True:
-            ready, _, _ = select.select([child.stdout], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:  # a hang (or a worker that never came up)
+            line = lines.next(deadline)
+            if line is None:  # a hang (or a worker that never came up)
                 os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
-                if current is None:
+                if current is None and last is None:
                     raise RuntimeError(f"worker for {target} did not start: {_tail(log, 2000)}")
+                if current is None:  # stuck after its last answer: that case's aftermath
+                    last.update(
+                        status="hang",
+                        detail=f"did not finish within {args.timeout} s of its answer "
+                        f"({last['status']}: {last['detail'][:200]})",
+                    )
+                    break
                 results.append(
                     {"seed": current, "status": "hang", "detail": f"no answer in {args.timeout} s"}
                 )
                 pending.remove(current)
                 break
-            line = child.stdout.readline()
             if not line:  # the worker died
                 code = child.wait()
                 error = _tail(log, 600)
@@ -159,13 +166,36 @@ def run_target(target: str, seeds: list[int], args: argparse.Namespace, env_dir:
                 current, deadline = record["start"], time.monotonic() + args.timeout
             else:
                 results.append(record)
+                last = record
                 pending.remove(record["seed"])
                 current, deadline = None, time.monotonic() + args.timeout
                 if not pending:
                     child.wait()
                     break
         log.close()
+        child.stdout.close()
     return results
+
+
+class _Lines:
+    """Lines of a pipe read without buffering behind ``select``'s back (a buffered reader would hold a line
+    that ``select`` then never reports)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.buffer = fd, b""
+
+    def next(self, deadline: float) -> str | None:
+        """The next line; "" at the end of the stream; None when none came before ``deadline``."""
+        while b"\n" not in self.buffer:
+            ready, _, _ = select.select([self.fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return None
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                return ""
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line.decode("utf-8", "replace") + "\n"
 
 
 def _tail(log, size: int) -> str:
