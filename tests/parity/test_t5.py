@@ -443,6 +443,9 @@ def test_errors_name_what_is_missing(lm_pair):
             decoder_input_ids=decoder_batch()["decoder_input_ids"],
             decoder_attention_mask=torch.ones(3, 4),
         )
+    hidden = ours.get_encoder()(**enc).last_hidden_state
+    with pytest.raises(ValueError, match=r"attention_mask must have shape \(batch, seq_len\) = \(3, 24\)"):
+        ours(encoder_outputs=(hidden,), attention_mask=enc["attention_mask"][:, :20], **decoder_batch())
     with pytest.raises(ValueError, match="use_cache=True needs the decoder"):
         ours.get_encoder()(**enc, use_cache=True)
     config = t5.T5Config(**{**TINY, "decoder_start_token_id": None})

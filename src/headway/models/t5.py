@@ -453,6 +453,10 @@ class T5Stack(T5PreTrainedModel):
         mask = self.position_bias(shape[1], past, attention_mask, dtype)  # (B or 1, heads, T, S)
         layer_kwargs: dict[str, Any] = {}
         if self.is_decoder:
+            if encoder_hidden_states is not None:  # the encoder's mask matches the encoder's output
+                check_companions(
+                    tuple(encoder_hidden_states.shape[:2]), attention_mask=encoder_attention_mask
+                )
             layer_kwargs = {
                 "encoder_hidden_states": encoder_hidden_states,
                 "encoder_mask": padding_mask(encoder_attention_mask, dtype),  # (B, 1, 1, S_enc) or None
