@@ -240,11 +240,15 @@ class T5Attention(nn.Module):
         out, weights = attention(
             query, key, value, mask, dropout_p=p, scale=1.0, output_attentions=output_attentions
         )
-        out = out.unflatten(2, (groups, T)).permute(0, 2, 3, 1, 4)  # (rows, groups, T, heads, d_kv)
-        out = out.reshape(B, T, heads * d_kv)
-        if weights is not None and groups > 1:
-            weights = weights.unflatten(2, (groups, T)).transpose(1, 2).flatten(0, 1)  # (B, heads, T, S)
-        return self.o(out), weights
+        if groups > 1:
+            out = out.view(rows, heads, groups, T, d_kv).permute(
+                0, 2, 3, 1, 4
+            )  # (rows, groups, T, heads, d_kv)
+            if weights is not None:  # (rows, heads, groups * T, S) -> (B, heads, T, S)
+                weights = weights.view(rows, heads, groups, T, -1).transpose(1, 2).flatten(0, 1)
+        else:
+            out = out.transpose(1, 2)  # (B, T, heads, d_kv)
+        return self.o(out.reshape(B, T, heads * d_kv)), weights
 
 
 class T5LayerSelfAttention(nn.Module):
