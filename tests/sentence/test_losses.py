@@ -151,9 +151,15 @@ def test_cached_multiple_negatives_ranking(models, ref_losses, options):
         ).item() == pytest.approx(value, abs=1e-6)
 
 
-def test_cached_loss_replays_dropout(folder):
-    """With dropout on, the second (gradient) forward of each mini-batch reuses the first one's masks:
-    the cached loss's gradients equal the plain loss's under the same random state."""
+@pytest.mark.parametrize("keyed", [False, True], ids=["torch-rng", "keyed"])
+def test_cached_loss_replays_dropout(folder, keyed):
+    """With dropout on, the second (gradient) forward of each mini-batch reuses the first one's masks, whether
+    they come from torch's generator or from the Trainer's keyed dropout: the cached loss's gradients equal
+    the plain loss's under the same random state."""
+    import contextlib
+
+    from headway.nn.dropout import DropoutKeys, keyed_dropout
+
     model = headway.SentenceTransformer(folder, device="cpu")
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
@@ -167,7 +173,13 @@ def test_cached_loss_replays_dropout(folder):
     ):
         model.zero_grad(set_to_none=True)
         torch.manual_seed(7)
-        loss(copies(features), None).backward()
+        keys = (
+            keyed_dropout(DropoutKeys(seed=3, step=1, examples=list(range(B))))
+            if keyed
+            else contextlib.nullcontext()
+        )
+        with keys:
+            loss(copies(features), None).backward()
         grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
     assert len(grads[0]) == len(grads[1]) > 0
     assert max((a - b).abs().max().item() for a, b in zip(*grads)) < ATOL

@@ -55,8 +55,9 @@ def folder(tmp_path_factory):
     return build_sentence_transformer(tmp_path_factory.mktemp("trainer") / "st")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def data():
+    """Fresh data sets for each test: the reference trainer sets transforms on the data sets it is given."""
     return datasets()
 
 
@@ -84,7 +85,7 @@ def assert_same_run(ours, ref, trainer, ref_trainer, moved_from=None):
     return worst
 
 
-def train_both(st, folder, tmp_path, train, make_losses, *, evaluators=None, **options):
+def train_both(st, folder, tmp_path, train, make_losses, *, evaluators=None, eval_dataset=None, **options):
     """Train a reference and a headway copy of the model with the same data and settings."""
     ref = st.SentenceTransformer(str(folder), device="cpu")
     ours = headway.SentenceTransformer(folder, device="cpu")
@@ -97,6 +98,7 @@ def train_both(st, folder, tmp_path, train, make_losses, *, evaluators=None, **o
         train_dataset=train,
         loss=ref_loss,
         evaluator=ref_eval,
+        eval_dataset=eval_dataset,
     )
     trainer = SentenceTransformerTrainer(
         model=ours,
@@ -104,6 +106,7 @@ def train_both(st, folder, tmp_path, train, make_losses, *, evaluators=None, **o
         train_dataset=train,
         loss=our_loss,
         evaluator=our_eval,
+        eval_dataset=eval_dataset,
     )
     ref_trainer.train()
     trainer.train()
@@ -117,13 +120,21 @@ def _pair(name, **kwargs):
 
 
 CASES = {
-    "mnrl": ("pairs", _pair("MultipleNegativesRankingLoss"), {"batch_sampler": "no_duplicates"}),
+    "mnrl-prompts": (
+        "pairs",
+        _pair("MultipleNegativesRankingLoss"),
+        {"batch_sampler": "no_duplicates", "prompts": {"anchor": "query: ", "positive": "document: "}},
+    ),
     "cached-mnrl": (
         "triplets",
         _pair("CachedMultipleNegativesRankingLoss", mini_batch_size=3),
         {"batch_sampler": "no_duplicates"},
     ),
-    "cosent": ("scored", _pair("CoSENTLoss"), {}),
+    "cosent-eval-loss": (
+        "scored",
+        _pair("CoSENTLoss"),
+        {"eval_strategy": "steps", "eval_steps": 2, "per_device_eval_batch_size": 5},
+    ),
     "cosine-2-epochs": ("scored", _pair("CosineSimilarityLoss"), {"max_steps": -1, "num_train_epochs": 2}),
     "triplet": ("triplets", _pair("TripletLoss"), {"gradient_accumulation_steps": 2, "max_steps": 2}),
 }
@@ -132,10 +143,14 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_same_weights_as_reference(case, st, folder, data, ref_losses, tmp_path):
     kind, make, options = CASES[case]
+    evaluation = data[kind] if "eval_strategy" in options else None
     ours, ref, trainer, ref_trainer = train_both(
-        st, folder, tmp_path, data[kind], make(ref_losses), **options
+        st, folder, tmp_path, data[kind], make(ref_losses), eval_dataset=evaluation, **options
     )
     worst = assert_same_run(ours, ref, trainer, ref_trainer, moved_from=headway.SentenceTransformer(folder))
+    if evaluation is not None:
+        assert len(_logs(trainer, "eval_loss")) == 2
+        assert _logs(trainer, "eval_loss") == pytest.approx(_logs(ref_trainer, "eval_loss"), abs=ATOL)
     print(f"\n{case}: max |headway - reference| weight = {worst:.3g}")
 
 
@@ -167,6 +182,10 @@ def test_matryoshka_and_evaluation(st, folder, data, ref_losses, tmp_path):
         assert len(_logs(trainer, key)) == 2
         assert _logs(trainer, key) == pytest.approx(_logs(ref_trainer, key), abs=1e-6)
     assert (Path(trainer.args.output_dir) / "eval" / "similarity_evaluation_sts_results.csv").is_file()
+    metrics, ref_metrics = trainer.evaluate(), ref_trainer.evaluate()  # outside training, evaluator only
+    assert metrics["eval_sts_spearman_cosine"] == pytest.approx(
+        ref_metrics["eval_sts_spearman_cosine"], abs=1e-6
+    )
 
 
 def test_softmax_loss_with_learning_rate_mapping(st, folder, data, ref_losses, tmp_path):
@@ -208,6 +227,43 @@ def test_multi_dataset_with_a_loss_each(st, folder, data, ref_losses, tmp_path):
             st, folder, tmp_path / sampler, train, make, max_steps=4, multi_dataset_batch_sampler=sampler
         )
         assert_same_run(ours, ref, trainer, ref_trainer)
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["mnrl", "cached-mnrl"])
+def test_trains_with_dropout_on(folder, data, tmp_path, cached):
+    """With dropout on (keyed by the Trainer), three-column batches (candidate columns merged into one
+    forward) and gradient-cached mini-batches train, and the same seed gives the same weights."""
+    weights = []
+    for run in range(2):
+        model = headway.SentenceTransformer(folder, device="cpu")
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.2
+        loss = (
+            L.CachedMultipleNegativesRankingLoss(model, mini_batch_size=3)
+            if cached
+            else L.MultipleNegativesRankingLoss(model)
+        )
+        args = SentenceTransformerTrainingArguments(str(tmp_path / str(run)), **{**COMMON, "max_steps": 2})
+        trainer = SentenceTransformerTrainer(
+            model=model, args=args, train_dataset=data["triplets"], loss=loss
+        )
+        trainer.train()
+        assert all(torch.isfinite(torch.tensor(_logs(trainer, "loss"))))
+        weights.append(model.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_iterable_dataset(folder, data, tmp_path):
+    """A streamed data set is read in order, batch_size rows at a time (no batch sampler), for max_steps."""
+    model = headway.SentenceTransformer(folder, device="cpu")
+    stream = data["pairs"].to_iterable_dataset()
+    args = SentenceTransformerTrainingArguments(str(tmp_path), **{**COMMON, "max_steps": 2})
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=stream, loss=L.MultipleNegativesRankingLoss(model)
+    )
+    assert trainer.train().global_step == 2
+    assert len(_logs(trainer, "loss")) == 2
 
 
 # -- samplers -----------------------------------------------------------------------------------------------

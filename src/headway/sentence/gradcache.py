@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import copy
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from headway.nn.dropout import active_keys, keyed_dropout
 from headway.sentence import util
 from headway.sentence.losses import Features, _batch_size, _RankingSettings, shrink
 
@@ -23,7 +25,8 @@ __all__ = ["CachedMultipleNegativesRankingLoss", "minibatch", "minibatch_ranges"
 
 
 class _RandomState:
-    """The random state before a mini-batch's first forward, to replay its dropout in the second."""
+    """The random state before a mini-batch's first forward, to replay its dropout in the second: torch's
+    generators, and under the Trainer's keyed dropout the call counter the masks are keyed by."""
 
     def __init__(self, features: Features) -> None:
         self.cpu = torch.get_rng_state()
@@ -35,6 +38,8 @@ class _RandomState:
             }
         )
         self.cuda = [torch.cuda.get_rng_state(d) for d in self.devices]
+        self.keys = active_keys()
+        self.calls = self.keys.calls if self.keys is not None else 0
 
     @contextlib.contextmanager
     def restored(self) -> Iterator[None]:
@@ -42,7 +47,17 @@ class _RandomState:
             torch.set_rng_state(self.cpu)
             for device, state in zip(self.devices, self.cuda):
                 torch.cuda.set_rng_state(state, device)
-            yield
+            if self.keys is None:
+                yield
+                return
+            # The same keys from the same call on: the first forward's masks. The replay runs inside the
+            # backward pass, where keyed dropout expects only checkpointed blocks being recomputed; this
+            # copy marks itself as tracked so that the replay is let through.
+            replay = copy.copy(self.keys)
+            replay.calls = self.calls
+            replay._starts = self.keys._starts or {-1: [self.calls]}
+            with keyed_dropout(replay):
+                yield
 
 
 def minibatch(features: Features, begin: int, end: int) -> Features:

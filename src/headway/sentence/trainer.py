@@ -419,7 +419,7 @@ class SentenceTransformerTrainer(Trainer):
         # The base loop sets the epoch of its own index sampler only: the batch samplers here reseed per epoch.
         if hasattr(loader.batch_sampler, "set_epoch"):
             loader.batch_sampler.set_epoch(epoch)
-        if loader.batch_sampler is not None and hasattr(loader.batch_sampler, "__len__"):
+        if not _is_iterable_dataset(loader.dataset):  # the epoch fraction counts the batches of an epoch
             steps_in_epoch = len(loader)
         super()._run_epoch(
             model, loader, epoch, skip, steps_in_epoch, updates_per_epoch, ignore_keys, restore_rng_from
