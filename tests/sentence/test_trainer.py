@@ -20,7 +20,7 @@ from headway.sentence import samplers as S
 from headway.sentence.cross_encoder_training import BinaryCrossEntropyLoss, CrossEncoderTrainer, ListNetLoss
 from headway.sentence.evaluation import EmbeddingSimilarityEvaluator
 from headway.sentence.fit import InputExample, fit
-from headway.sentence.trainer import SentenceTransformerTrainer
+from headway.sentence.trainer import SentenceTransformerDataCollator, SentenceTransformerTrainer
 from headway.sentence.training_args import CrossEncoderTrainingArguments, SentenceTransformerTrainingArguments
 
 from .tiny_training import (
@@ -264,6 +264,36 @@ def test_iterable_dataset(folder, data, tmp_path):
     )
     assert trainer.train().global_step == 2
     assert len(_logs(trainer, "loss")) == 2
+
+
+def test_collator_prompts_and_labels():
+    """Prompts per column or per data set; a tokenizer taking ``prompt=`` adds it itself, another gets the
+    prompted texts and the prompt's length beside them; the label column becomes ``label``."""
+    calls = []
+
+    def preprocess(texts, prompt=None):
+        calls.append((texts, prompt))
+        return {"input_ids": torch.zeros(len(texts), 2, dtype=torch.long)}
+
+    rows = [{"q": "x", "d": "y", "score": 0.5}, {"q": "z", "d": "w", "score": 1.0}]
+    batch = SentenceTransformerDataCollator(preprocess, prompts={"q": "query: "})(rows)
+    assert calls == [(["x", "z"], "query: "), (["y", "w"], None)]
+    assert sorted(batch) == ["d_input_ids", "label", "q_input_ids"]
+    assert batch["label"].tolist() == [0.5, 1.0]
+
+    def tokenize(texts):
+        calls.append((texts, None))
+        return {"input_ids": torch.zeros(len(texts), 2, dtype=torch.long)}
+
+    calls.clear()
+    collator = SentenceTransformerDataCollator(
+        tokenize, prompts={"news": {"d": "doc: "}}, prompt_length_fn=lambda prompt: len(prompt)
+    )
+    batch = collator([{**row, "dataset_name": "news"} for row in rows])
+    assert calls == [(["x", "z"], None), (["doc: y", "doc: w"], None)]
+    assert batch["d_prompt_length"] == 5 and batch["dataset_name"] == "news"
+    with pytest.raises(ValueError, match="per-column prompts"):
+        collator(rows)
 
 
 # -- samplers -----------------------------------------------------------------------------------------------
@@ -575,7 +605,7 @@ SCRIPT = textwrap.dedent("""
     from tiny_training import datasets
     import headway
     from headway.sentence.losses import MultipleNegativesRankingLoss
-    from headway.sentence.trainer import SentenceTransformerTrainer
+    from headway.sentence.trainer import SentenceTransformerDataCollator, SentenceTransformerTrainer
     from headway.sentence.training_args import SentenceTransformerTrainingArguments
 
     torch.set_num_threads(1)

@@ -28,6 +28,7 @@ hands it to some processes only).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import re
 from collections import OrderedDict
@@ -70,7 +71,9 @@ class SentenceTransformerDataCollator:
     """Rows -> one batch: each text column tokenized as ``{column}_{feature}``, the label column as ``label``.
 
     Args:
-        tokenize_fn: Texts -> features (``model.tokenize``).
+        tokenize_fn: Texts -> features (``model.tokenize``). When it takes a ``prompt`` keyword (a model's
+            ``preprocess``), it adds the prompt itself; otherwise the prompt is prepended here and its
+            length recorded with ``prompt_length_fn``.
         valid_label_columns: Column names taken as the label (the first one present).
         prompts: As ``SentenceTransformerTrainingArguments.prompts``; a prompt is prepended to the texts and
             its token count recorded as ``{column}_prompt_length`` (for poolings that leave it out).
@@ -79,7 +82,7 @@ class SentenceTransformerDataCollator:
 
     def __init__(
         self,
-        tokenize_fn: Callable[[list[str]], dict[str, torch.Tensor]],
+        tokenize_fn: Callable[..., dict[str, Any]],
         valid_label_columns: tuple[str, ...] | list[str] = LABEL_COLUMNS,
         prompts: str | dict[str, Any] | None = None,
         prompt_length_fn: Callable[[str], int] | None = None,
@@ -88,6 +91,20 @@ class SentenceTransformerDataCollator:
         self.valid_label_columns = list(valid_label_columns)
         self.prompts = prompts
         self.prompt_length_fn = prompt_length_fn
+        try:
+            self._takes_prompt = "prompt" in inspect.signature(tokenize_fn).parameters
+        except (TypeError, ValueError):  # a callable without a signature
+            self._takes_prompt = False
+
+    def _tokenize(self, texts: list[str], prompt: str | None) -> dict[str, Any]:
+        if not prompt:
+            return dict(self.tokenize_fn(texts))
+        if self._takes_prompt:
+            return dict(self.tokenize_fn(texts, prompt=prompt))
+        tokens = dict(self.tokenize_fn([prompt + text for text in texts]))
+        if self.prompt_length_fn is not None:
+            tokens["prompt_length"] = self.prompt_length_fn(prompt)
+        return tokens
 
     def _prompts_for(self, dataset_name: str | None) -> str | dict[str, str] | None:
         prompts = self.prompts
@@ -124,12 +141,7 @@ class SentenceTransformerDataCollator:
         for column in columns:
             texts = [row[column] for row in features]
             prompt = prompts if isinstance(prompts, str) else (prompts or {}).get(column)
-            if prompt:
-                texts = [prompt + text for text in texts]
-            tokens = dict(self.tokenize_fn(texts))
-            if prompt and self.prompt_length_fn is not None:
-                tokens["prompt_length"] = self.prompt_length_fn(prompt)
-            for key, value in tokens.items():
+            for key, value in self._tokenize(texts, prompt).items():
                 batch[f"{column}_{key}"] = value
         return batch
 
@@ -277,8 +289,9 @@ class SentenceTransformerTrainer(Trainer):
     def get_data_collator(self) -> Callable:
         model = self.model
         first = model[0] if isinstance(model, nn.Sequential) else None
+        tokenize = getattr(model, "preprocess", None) or model.tokenize  # preprocess adds prompts itself
         return SentenceTransformerDataCollator(
-            model.tokenize, prompts=self.args.prompts, prompt_length_fn=getattr(first, "prompt_length", None)
+            tokenize, prompts=self.args.prompts, prompt_length_fn=getattr(first, "prompt_length", None)
         )
 
     def _prepare_loss(self, loss: nn.Module | Callable) -> nn.Module:
@@ -652,8 +665,6 @@ class SentenceTransformerTrainer(Trainer):
 def _wrap_ddp(model: nn.Module, args: Any) -> nn.Module:
     """DDP for a model whose losses run several forwards per step: buffers are not re-synchronised (in
     place) between them, and unused parameters (BERT's pooler) are expected unless the arguments say not."""
-    import inspect
-
     ddp = nn.parallel.DistributedDataParallel
     no_buffer_sync = (
         {"forward_sync_buffers": False}
