@@ -101,7 +101,7 @@ def embed_columns(model: nn.Module, columns: Iterable[Features]) -> list[Tensor]
     merged = merge_columns(rest) if len(rest) > 1 else None
     if merged is None:
         return [first, *(model(c)["sentence_embedding"] for c in rest)]
-    out = model(merged)["sentence_embedding"]
+    out = model(merged)["sentence_embedding"]  # (columns * B, D), column after column
     return [
         first,
         *out.reshape(len(rest), -1, *out.shape[1:]).unbind(0),
@@ -206,9 +206,11 @@ class _RankingSettings(nn.Module):
             sims["query_to_query"] = self.similarity_fct(local_queries, queries)
             sims["query_to_query"][index, rows] = -torch.inf  # a query is not its own negative
         if "doc_to_query" in self.directions:
-            sims["doc_to_query"] = self.similarity_fct(queries, local_docs).T
+            sims["doc_to_query"] = self.similarity_fct(queries, local_docs).T  # (N, rows) -> (rows, N)
         if "doc_to_doc" in self.directions:
-            sims["doc_to_doc"] = self.similarity_fct(docs_all, local_docs).T
+            sims["doc_to_doc"] = self.similarity_fct(
+                docs_all, local_docs
+            ).T  # (columns * N, rows) -> (rows, ...)
             sims["doc_to_doc"].masked_fill_(own.repeat(1, len(docs)), -torch.inf)  # nor are its own documents
         penalty = None
         if self.hardness_mode is not None and self.hardness_strength > 0:
