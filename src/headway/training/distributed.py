@@ -162,8 +162,8 @@ def _settled(launch: Callable[[], Any], tensors: Sequence[torch.Tensor], timeout
     work = launch()
     work.wait()
     del work
-    if dist.get_backend() != "gloo":
-        return
+    if "gloo" not in str(dist.get_backend()) or any(t.device.type != "cpu" for t in tensors):
+        return  # only gloo runs CPU collectives on its own worker threads
     deadline = time.monotonic() + timeout
     while any(t._use_count() > n for t, n in zip(tensors, counts)):
         if time.monotonic() > deadline:  # something else holds a tensor: do not wait forever
