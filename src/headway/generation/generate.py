@@ -443,7 +443,7 @@ class GenerationMixin:
             model_kwargs,
         )
         while True:
-            logits = outputs.logits[:, -1, :].to(dtype=torch.float32, copy=True)  # (N, vocab)
+            logits = _last_logits(outputs.logits)  # (N, vocab)
             del outputs  # the prompt's logits may be large
             scores = processors(sequences[:, :cur], logits) if len(processors) else logits
             if keep_scores:
@@ -567,7 +567,7 @@ class GenerationMixin:
             model_kwargs,
         )
         while True:
-            logits = outputs.logits[:, -1, :].to(dtype=torch.float32, copy=True)  # (B * beams, vocab)
+            logits = _last_logits(outputs.logits)  # (B * beams, vocab)
             del outputs
             log_probs = F.log_softmax(logits, dim=-1)
             if len(processors):
@@ -668,6 +668,15 @@ class GenerationMixin:
             beam_indices=beam_indices,
             past_key_values=cache,
         )
+
+
+def _last_logits(logits: torch.Tensor) -> torch.Tensor:
+    """The last position's logits (N, vocab) in float32: a view when the model returned just that position
+    in float32 (``logits_to_keep=1``), else a copy, so that the full logits can be freed."""
+    last = logits[:, -1, :]
+    if logits.shape[1] == 1 and last.dtype == torch.float32:
+        return last
+    return last.to(dtype=torch.float32, copy=True)
 
 
 def _gather_beams(tensor: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:

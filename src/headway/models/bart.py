@@ -639,7 +639,7 @@ class BartForConditionalGeneration(GenerationMixin, BartPreTrainedModel):
             output_attentions=output_attentions, output_hidden_states=output_hidden_states,
         )  # fmt: skip
         logits = self.lm_head(keep_last(out.last_hidden_state, logits_to_keep))  # (B, T or k, vocab)
-        logits = logits + self.final_logits_bias.to(logits.dtype)
+        logits = logits.add_(self.final_logits_bias.to(logits.dtype))  # in place: the product is ours
         loss = None
         if labels is not None:
             flat_labels = labels.to(logits.device).reshape(-1)  # (B * T,)
