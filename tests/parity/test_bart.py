@@ -274,6 +274,9 @@ def test_sequence_classification_pools_the_last_eos(tmp_path):
     none["input_ids"] = none["input_ids"].masked_fill(none["input_ids"] == EOS, 5)
     with pytest.raises(ValueError, match="at least one <eos>"):
         ours(**none)
+    ours.config.eos_token_id = None
+    with pytest.raises(ValueError, match="pools at config.eos_token_id, which is None"):
+        ours(**encoder_batch())
 
 
 def test_question_answering_logits_and_loss(tmp_path):

@@ -680,7 +680,9 @@ class BartForSequenceClassification(BartPreTrainedModel, SequenceClassification)
             )
         hidden = out.last_hidden_state  # (B, T, hidden)
         eos = self.config.eos_token_id
-        eos = eos[0] if isinstance(eos, list) else eos
+        eos = eos[0] if isinstance(eos, list) and eos else eos
+        if eos is None:
+            raise ValueError(f"{type(self).__name__} pools at config.eos_token_id, which is None: set it")
         is_eos = input_ids.eq(eos)  # (B, T)
         counts = is_eos.sum(dim=1)
         if bool((counts != counts[0]).any()):
