@@ -15,9 +15,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import warnings
 from collections import OrderedDict
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -28,6 +29,8 @@ from headway.atomic import staged_folder
 from headway.hub import Checkpoint, pop_hub_kwargs, resolve
 from headway.nn.linear import exact_matmul
 from headway.sentence import util
+from headway.sentence.base import SentenceModelMixin
+from headway.sentence.model_card import ModelCardData
 from headway.sentence.modules import (
     Pooling,
     Transformer,
@@ -52,8 +55,11 @@ def default_device() -> str:
     return "cpu"
 
 
-def as_text_batch(inputs: Any, method: str) -> tuple[list[str], bool]:
-    """``(texts, was_single)``: a str becomes a batch of one; anything but strings is a TypeError."""
+def as_text_batch(inputs: Any, method: str) -> tuple[list[str | tuple[str, str]], bool]:
+    """``(texts, was_single)``: a str becomes a batch of one; anything but strings is a TypeError.
+
+    A batch may hold text pairs (two strings in a tuple or list), which are encoded together.
+    """
     if isinstance(inputs, np.ndarray):
         inputs = inputs.tolist()  # a 0-d array of one string becomes that str
     if isinstance(inputs, str):
@@ -62,7 +68,9 @@ def as_text_batch(inputs: Any, method: str) -> tuple[list[str], bool]:
         raise TypeError(f"{method}() expects a string or a list of strings, got {type(inputs).__name__}")
     texts = list(inputs)
     for index, text in enumerate(texts):
-        if not isinstance(text, str):
+        if isinstance(text, (tuple, list)) and len(text) == 2 and all(isinstance(t, str) for t in text):
+            texts[index] = tuple(text)
+        elif not isinstance(text, str):
             raise TypeError(
                 f"{method}() expects a string or a list of strings; element {index} is a "
                 f"{type(text).__name__}: {text!r}"
@@ -148,7 +156,7 @@ def _check_module_entries(entries: list[Any], checkpoint: Checkpoint) -> None:
         raise ValueError(f"modules.json of {checkpoint.name!r} names modules {repeated} more than once")
 
 
-class SentenceTransformer(nn.Sequential):
+class SentenceTransformer(SentenceModelMixin, nn.Sequential):
     """A sentence embedding model in the sentence-transformers folder format.
 
     Args:
@@ -160,10 +168,19 @@ class SentenceTransformer(nn.Sequential):
         default_prompt_name: The prompt used when ``encode`` is given none.
         similarity_fn_name: "cosine" (default), "dot", "euclidean" or "manhattan".
         truncate_dim: Keep only this many embedding dimensions.
-        **kwargs: Hub options: ``revision``, ``cache_folder``, ``local_files_only``, ``token``.
+        model_kwargs: Passed to the transformer's ``from_pretrained`` (``dtype``, ``device_map``...).
+        processor_kwargs: Passed to the tokenizer's ``from_pretrained``; ``tokenizer_kwargs`` is its older name.
+        config_kwargs: Config fields of the transformer to override (``hidden_dropout_prob=0.2``...).
+        model_card_data: What the model card written on save says (a ``ModelCardData``).
+        backend: "torch", the only one headway runs.
+        **kwargs: Hub options: ``revision``, ``cache_folder``, ``local_files_only``, ``token`` (and its
+            deprecated name ``use_auth_token``). ``trust_remote_code=True`` is refused: headway never runs
+            code that comes with a model.
     """
 
-    _default_prompts: dict[str, str | None] = {"query": None, "document": None}
+    SUPPORTED_SIMILARITY_FN_NAMES: ClassVar[tuple[str, ...]] = tuple(util.SIMILARITY_FUNCTIONS)
+    model_type: ClassVar[str] = "SentenceTransformer"
+    _default_prompts: ClassVar[dict[str, str | None]] = {"query": None, "document": None}
 
     def __init__(
         self,
@@ -175,43 +192,59 @@ class SentenceTransformer(nn.Sequential):
         default_prompt_name: str | None = None,
         similarity_fn_name: str | None = None,
         truncate_dim: int | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+        processor_kwargs: dict[str, Any] | None = None,
+        tokenizer_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        model_card_data: ModelCardData | None = None,
+        backend: str = "torch",
         **kwargs: Any,
     ) -> None:
-        if "cache_folder" in kwargs:
-            kwargs["cache_dir"] = kwargs.pop("cache_folder")
-        hub_kwargs = pop_hub_kwargs(kwargs)
-        if kwargs:
-            raise TypeError(f"SentenceTransformer() got unexpected keyword arguments: {sorted(kwargs)}")
+        hub_kwargs = _hub_options(kwargs, type(self).__name__)
+        if backend != "torch":
+            raise ValueError(f"backend {backend!r} is not supported: headway runs models with torch only")
         self.prompts: dict[str, str | None] = {**self._default_prompts, **(prompts or {})}
         self.default_prompt_name = default_prompt_name
         self._similarity_fn_name: str | None = None
         self.similarity_fn_name = similarity_fn_name
         self.truncate_dim = check_truncate_dim(truncate_dim, None)
+        readme = None
         if model_name_or_path is not None:
-            named = self._load(_resolve_checkpoint(model_name_or_path, hub_kwargs))
+            if modules is not None:
+                logger.warning("Both `model_name_or_path` and `modules` were given: the `modules` argument is "
+                               "ignored and the model is loaded from %s.", model_name_or_path)
+            checkpoint = _resolve_checkpoint(model_name_or_path, hub_kwargs)
+            transformer_kwargs = {"model_kwargs": model_kwargs, "processor_kwargs": processor_kwargs,
+                                  "tokenizer_kwargs": tokenizer_kwargs, "config_kwargs": config_kwargs}
+            named = self._load(checkpoint, {k: v for k, v in transformer_kwargs.items() if v})
+            readme = checkpoint.get("README.md")
         elif modules is not None:
             named = OrderedDict((str(i), module) for i, module in enumerate(modules))
+            if not named:
+                raise ValueError("An empty modules list was passed: a SentenceTransformer needs at least one module "
+                                 "(e.g. a Transformer and a Pooling)")
         else:
             raise ValueError("SentenceTransformer needs a model_name_or_path or a list of modules")
-        if not named:
-            raise ValueError("SentenceTransformer needs at least one module (e.g. a Transformer)")
         super().__init__(named)
+        self._init_model_card(model_card_data, readme)
         self.truncate_dim = check_truncate_dim(self.truncate_dim, self._full_dimension(), "truncate_dim")
         for key, value in self.prompts.items():
             self.prompts[key] = "" if value is None else value
         if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
             raise ValueError(
-                f"Default prompt name {self.default_prompt_name!r} not found in the prompts, whose keys are "
-                f"{list(self.prompts)}"
+                f"Default prompt name {self.default_prompt_name!r} not found in the configured prompts dictionary "
+                f"with keys {list(self.prompts)!r}."
             )
-        self.to(device if device is not None else default_device())
+        if device is not None or not (model_kwargs or {}).get("device_map"):  # a device_map placed the weights
+            self.to(device if device is not None else default_device())
         self.eval()
 
     # -- loading ------------------------------------------------------------------------------------
-    def _load(self, checkpoint: Checkpoint) -> OrderedDict[str, nn.Module]:
+    def _load(self, checkpoint: Checkpoint, transformer_kwargs: dict[str, Any]) -> OrderedDict[str, nn.Module]:
         entries = read_json(checkpoint, "modules.json", expect=list)
         if entries is None:
-            return self._default_modules(checkpoint, "has no modules.json (not a sentence-transformers folder)")
+            return self._default_modules(checkpoint, transformer_kwargs, f"No modules.json found for {checkpoint.name} "
+                                         "(a plain transformers checkpoint has no modules.json)")
         _check_module_entries(entries, checkpoint)
         config = read_json(checkpoint, "config_sentence_transformers.json", fields=_ST_CONFIG_FIELDS) or {}
         for name, text in (config.get("prompts") or {}).items():
@@ -228,33 +261,51 @@ class SentenceTransformer(nn.Sequential):
             )
         model_type = config.get("model_type", "SentenceTransformer")
         if model_type != "SentenceTransformer":
-            return self._default_modules(checkpoint, f"is a {model_type}, not a SentenceTransformer")
-        for name, text in (config.get("prompts") or {}).items():  # the caller's prompts win
-            if self.prompts.get(name) is None:
-                self.prompts[name] = text
-        if self.default_prompt_name is None:
-            self.default_prompt_name = config.get("default_prompt_name")
-        if self._similarity_fn_name is None and config.get("similarity_fn_name") in util.SIMILARITY_FUNCTIONS:
-            self.similarity_fn_name = config["similarity_fn_name"]
+            return self._default_modules(checkpoint, transformer_kwargs,
+                                         f"{checkpoint.name} is a {model_type}, not a SentenceTransformer")
+        self._parse_model_config(config)
         if self.truncate_dim is None:
             self.truncate_dim = check_truncate_dim(
                 config.get("truncate_dim"), None,
                 f"config_sentence_transformers.json of {checkpoint.name!r}: truncate_dim")
         modules = OrderedDict(
-            (str(entry.get("name", i)), load_module(entry["type"], checkpoint, entry.get("path", "")))
+            (str(entry.get("name", i)),
+             load_module(entry["type"], checkpoint, entry.get("path", ""), transformer_kwargs))
             for i, entry in enumerate(entries)
         )
         check_module_chain(modules, checkpoint)
         return modules
 
+    def _parse_model_config(self, config: dict[str, Any]) -> None:
+        """Take the prompts, default prompt and similarity function a saved config holds, where not set already.
+
+        A prompt set to None (not given) takes the saved text; any other value, "" included, is kept.
+        """
+        for name, text in (config.get("prompts") or {}).items():
+            if self.prompts.get(name) is None:
+                self.prompts[name] = text
+        if self.default_prompt_name is None:
+            self.default_prompt_name = config.get("default_prompt_name")
+        if self._similarity_fn_name is None and config.get("similarity_fn_name") in util.SIMILARITY_FUNCTIONS:
+            self.similarity_fn_name = config["similarity_fn_name"]  # other names (maxsim...) fall to the default
+
     @staticmethod
-    def _default_modules(checkpoint: Checkpoint, why: str) -> OrderedDict[str, nn.Module]:
+    def _get_model_type(model_name_or_path: str | os.PathLike, **hub_kwargs: Any) -> str:
+        """The ``model_type`` of a folder's config_sentence_transformers.json ("SentenceTransformer" by default)."""
+        checkpoint = resolve(model_name_or_path, **_hub_options(hub_kwargs, "SentenceTransformer"))
+        config = read_json(checkpoint, "config_sentence_transformers.json", fields=_ST_CONFIG_FIELDS) or {}
+        return config.get("model_type", "SentenceTransformer")
+
+    @staticmethod
+    def _default_modules(checkpoint: Checkpoint, transformer_kwargs: dict[str, Any], why: str
+                         ) -> OrderedDict[str, nn.Module]:
         """Transformer + pooling (mean; last token for decoder-only models, whose last token sees all)."""
-        transformer = Transformer.load(checkpoint)
+        transformer = Transformer.load(checkpoint, **transformer_kwargs)
         architectures = getattr(transformer.auto_model.config, "architectures", None) or [""]
-        mode = "lasttoken" if architectures[0].endswith("ForCausalLM") else "mean"
-        logger.warning("%s %s: using its transformer with %s pooling.", checkpoint.name, why,
-                       "mean" if mode == "mean" else "last-token")
+        causal = architectures[0].endswith("ForCausalLM") and getattr(transformer.config, "is_causal", True)
+        mode = "lasttoken" if causal else "mean"
+        logger.warning("%s, initializing a new SentenceTransformer model with its transformer and %s pooling.",
+                       why, "mean" if mode == "mean" else "last-token")
         return OrderedDict([("0", transformer), ("1", Pooling(transformer.get_embedding_dimension(), mode))])
 
     def __getitem__(self, idx: int | slice) -> nn.Module:
@@ -267,7 +318,8 @@ class SentenceTransformer(nn.Sequential):
     # -- facts --------------------------------------------------------------------------------------
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        parameter = next(self.parameters(), None)
+        return parameter.device if parameter is not None else torch.device("cpu")
 
     @property
     def tokenizer(self) -> Any:
@@ -300,6 +352,33 @@ class SentenceTransformer(nn.Sequential):
 
     get_embedding_dimension = get_sentence_embedding_dimension
 
+    @contextlib.contextmanager
+    def truncate_embeddings(self, truncate_dim: int | None) -> Iterator[None]:
+        """Within the ``with`` block, embeddings keep their first ``truncate_dim`` dimensions."""
+        original = self.truncate_dim
+        try:
+            self.truncate_dim = check_truncate_dim(truncate_dim, self._full_dimension())
+            yield
+        finally:
+            self.truncate_dim = original
+
+    truncate_sentence_embeddings = truncate_embeddings
+
+    def set_pooling_include_prompt(self, include_prompt: bool) -> None:
+        """Whether the Pooling module averages over the prompt's tokens too (False for INSTRUCTOR models)."""
+        for module in self:
+            if isinstance(module, Pooling):
+                module.include_prompt = include_prompt
+                return
+
+    def _can_flatten_inputs(self) -> bool:
+        """Whether batches may be packed without padding (the first module's ``can_flatten_inputs``)."""
+        return isinstance(self[0], Transformer) and bool(getattr(self[0], "can_flatten_inputs", False))
+
+    def get_model_kwargs(self) -> list[str]:
+        """The extra keyword arguments ``encode`` accepts: those some module's ``forward`` uses."""
+        return sorted({name for module in self for name in getattr(module, "forward_kwargs", ())})
+
     @property
     def similarity_fn_name(self) -> str:
         """Name of the function ``similarity`` uses; "cosine" unless the model or the caller set one."""
@@ -308,10 +387,14 @@ class SentenceTransformer(nn.Sequential):
         return self._similarity_fn_name
 
     @similarity_fn_name.setter
-    def similarity_fn_name(self, value: str | None) -> None:
-        value = getattr(value, "value", value)  # sentence-transformers' SimilarityFunction enum
+    def similarity_fn_name(self, value: str | util.SimilarityFunction | None) -> None:
+        value = getattr(value, "value", value)  # a SimilarityFunction member
         if value is not None and value not in util.SIMILARITY_FUNCTIONS:
-            raise ValueError(f"similarity_fn_name must be one of {list(util.SIMILARITY_FUNCTIONS)}, got {value!r}")
+            hint = (" (MaxSim scores multi-vector embeddings, as a MultiVectorEncoder in sentence-transformers "
+                    "does; a SentenceTransformer gives one vector per text)" if "maxsim" in str(value) else "")
+            raise ValueError(
+                f"similarity_fn_name must be one of {list(util.SIMILARITY_FUNCTIONS)}, got {value!r}{hint}"
+            )
         self._similarity_fn_name = value
 
     def similarity(self, embeddings1: util.ArrayLike, embeddings2: util.ArrayLike) -> Tensor:
@@ -322,18 +405,38 @@ class SentenceTransformer(nn.Sequential):
         """(N,) scores of ``embeddings1[i]`` with ``embeddings2[i]``."""
         return util.SIMILARITY_FUNCTIONS[self.similarity_fn_name][1](embeddings1, embeddings2)
 
-    def tokenize(self, texts: list[str]) -> dict[str, Tensor]:
-        return self[0].tokenize(texts)
+    def preprocess(self, inputs: list[str] | list[tuple[str, str]], prompt: str | None = None,
+                   **kwargs: Any) -> dict[str, Any]:
+        """Tokenized features of a batch (the first module's ``preprocess``), the prompt put before each text."""
+        first = self[0]
+        if not len(inputs):
+            return {}
+        if hasattr(first, "preprocess"):
+            return first.preprocess(list(inputs), prompt=prompt, **kwargs)
+        return first.tokenize([prompt + text for text in inputs] if prompt else list(inputs))
+
+    def tokenize(self, texts: list[str] | list[tuple[str, str]], **kwargs: Any) -> dict[str, Any]:
+        """``preprocess`` under its older name (kept: the trainer's collator calls it)."""
+        return self.preprocess(texts, **kwargs)
+
+    def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Run the modules in turn; each gets the keyword arguments named in its ``forward_kwargs``."""
+        for module in self:
+            names = getattr(module, "forward_kwargs", ())
+            features = module(features, **{k: v for k, v in kwargs.items() if k in names})
+        return features
 
     # -- encoding -------------------------------------------------------------------------------------
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
         if prompt is not None:
             if prompt_name is not None:
-                logger.warning("Both prompt and prompt_name were given; prompt_name %r is ignored", prompt_name)
+                logger.warning("Provide either a `prompt`, a `prompt_name`, or neither, but not both. Ignoring the "
+                               "`prompt_name` in favor of `prompt`.")
             return prompt
         if prompt_name is not None:
             if prompt_name not in self.prompts:
-                raise ValueError(f"Prompt name {prompt_name!r} not found; the prompts are {list(self.prompts)}")
+                raise ValueError(f"Prompt name {prompt_name!r} not found in the configured prompts dictionary with "
+                                 f"keys {list(self.prompts)!r}.")
             return self.prompts[prompt_name]
         if self.default_prompt_name is not None:
             return self.prompts.get(self.default_prompt_name)
@@ -342,44 +445,60 @@ class SentenceTransformer(nn.Sequential):
     @torch.inference_mode()
     def encode(
         self,
-        sentences: str | list[str],
+        inputs: str | list[str] | list[tuple[str, str]] | None = None,
         *,
         prompt_name: str | None = None,
         prompt: str | None = None,
         batch_size: int = 32,
         show_progress_bar: bool | None = None,
         output_value: str | None = "sentence_embedding",
-        precision: str = "float32",
+        precision: str | None = "float32",
         convert_to_numpy: bool = True,
         convert_to_tensor: bool = False,
         device: str | torch.device | None = None,
         normalize_embeddings: bool = False,
         truncate_dim: int | None = None,
+        task: str | None = None,
+        processing_kwargs: dict[str, dict[str, Any]] | None = None,
+        pool: Any = None,
+        chunk_size: int | None = None,
+        **kwargs: Any,
     ) -> np.ndarray | Tensor | list[Tensor] | list[dict[str, Any]]:
         """Embed one text (a 1-D result) or a list of texts (2-D).
 
         Args:
-            sentences: A str or a list of str.
+            inputs: A str, a list of str (or of text pairs), a numpy array or a ``datasets`` column of
+                them. ``sentences=`` is the older name.
             prompt_name: Key of ``self.prompts`` to prepend; ``prompt``: the text itself (wins).
             batch_size: Texts per forward pass.
             show_progress_bar: Default: on when this module logs at INFO or DEBUG.
             output_value: "sentence_embedding"; "token_embeddings" (a list of (tokens, dim) tensors,
                 padding removed); None (a dict of every feature per text).
-            precision: "float32", or quantized: "int8", "uint8", "binary", "ubinary"
+            precision: "float32" (or None), or quantized: "int8", "uint8", "binary", "ubinary"
                 (see ``util.quantize_embeddings``; int8/uint8 ranges come from these embeddings).
             convert_to_numpy: Return a numpy array (the default) rather than a list of tensors.
             convert_to_tensor: Return one tensor (wins over ``convert_to_numpy``).
             device: Run on this device (the model moves there).
             normalize_embeddings: L2-normalize the sentence embeddings.
             truncate_dim: Keep the first dimensions only (default: the model's ``truncate_dim``).
+            task: "query" or "document" (what ``encode_query`` / ``encode_document`` pass); modules that
+                route by task read it, others ignore it.
+            processing_kwargs: Tokenizer options for this call only, e.g. ``{"text": {"max_length": 64}}``.
+            pool, chunk_size: Multi-process encoding, which this headway release does not provide.
+            **kwargs: Extra arguments for the modules' ``forward`` (see ``get_model_kwargs``).
 
         Raises:
-            TypeError: ``sentences`` is not a str or a list of str (the bad element is named), or an option
+            TypeError: ``inputs`` is not a str or a list of str (the bad element is named), or an option
                 of the wrong type (named).
-            ValueError: Unknown ``precision`` / ``output_value`` / ``prompt_name``, ``batch_size`` < 1, or
-                ``truncate_dim`` outside 1 .. the embedding dimension.
+            ValueError: Unknown ``precision`` / ``output_value`` / ``prompt_name``, ``batch_size`` < 1,
+                ``truncate_dim`` outside 1 .. the embedding dimension, or keyword arguments no module uses.
         """
-        texts, single = as_text_batch(sentences, "encode")
+        if inputs is None and "sentences" in kwargs:
+            inputs = kwargs.pop("sentences")
+        if self.is_singular_input(inputs) and not isinstance(inputs, (str, np.ndarray)):
+            raise TypeError(f"encode() expects a string or a list of strings, got {type(inputs).__name__}")
+        texts, single = as_text_batch(inputs, "encode")
+        precision = "float32" if precision is None else precision
         _check_options(prompt_name=prompt_name, prompt=prompt, show_progress_bar=show_progress_bar,
                        convert_to_numpy=convert_to_numpy, convert_to_tensor=convert_to_tensor,
                        normalize_embeddings=normalize_embeddings, device=device, batch_size=batch_size,
@@ -390,6 +509,18 @@ class SentenceTransformer(nn.Sequential):
             raise ValueError(f"output_value must be one of {list(OUTPUT_VALUES)}, got {output_value!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if pool is not None or isinstance(device, (list, tuple)):
+            raise NotImplementedError("encode(pool=...) / a list of devices: multi-process encoding is not part of "
+                                      "this headway release; encode in one process")
+        accepted = self.get_model_kwargs()
+        if unused := sorted(set(kwargs) - set(accepted)):
+            name = type(self).__name__
+            raise ValueError(
+                f"{name}.encode() has been called with additional keyword arguments that this model does not use: "
+                f"{unused}. As per {name}.get_model_kwargs(), "
+                + (f"the valid additional keyword arguments are: {accepted}." if accepted else
+                   "this model does not accept any additional keyword arguments.")
+            )
         truncate_dim = check_truncate_dim(truncate_dim, self._full_dimension())
         if show_progress_bar is None:
             show_progress_bar = logger.getEffectiveLevel() <= logging.INFO
@@ -408,7 +539,9 @@ class SentenceTransformer(nn.Sequential):
         with exact:
             embeddings = self._embed(texts, prompt=prompt, batch_size=batch_size, progress=show_progress_bar,
                                      output_value=output_value, to_cpu=convert_to_numpy,
-                                     normalize=normalize_embeddings, truncate_dim=truncate_dim)
+                                     normalize=normalize_embeddings, truncate_dim=truncate_dim,
+                                     preprocess_kwargs={"task": task, "processing_kwargs": processing_kwargs},
+                                     forward_kwargs={"task": task, **kwargs} if task is not None else kwargs)
         if len(embeddings) and precision != "float32":
             embeddings = util.quantize_embeddings(embeddings, precision=precision)
         if convert_to_tensor:
@@ -423,24 +556,19 @@ class SentenceTransformer(nn.Sequential):
         return embeddings[0] if single else embeddings
 
     def _embed(self, texts: list[str], *, prompt: str | None, batch_size: int, progress: bool,
-               output_value: str | None, to_cpu: bool, normalize: bool, truncate_dim: int | None
-               ) -> Tensor | list[Any]:
+               output_value: str | None, to_cpu: bool, normalize: bool, truncate_dim: int | None,
+               preprocess_kwargs: dict[str, Any], forward_kwargs: dict[str, Any]) -> Tensor | list[Any]:
         """Forward passes over length-sorted batches; results in input order."""
         self.eval()
         device = self.device
-        order = np.argsort([-len(text) for text in texts])  # longest first: the reference's batches
-        prompt_length = None
-        if prompt and any(isinstance(m, Pooling) and not m.include_prompt for m in self):
-            prompt_length = self[0].prompt_length(prompt)
+        lengths = [len(text) if isinstance(text, str) else sum(map(len, text)) for text in texts]
+        order = np.argsort([-length for length in lengths])  # longest first: the reference's batches
         results: list[Any] = []
         for start in trange(0, len(texts), batch_size, desc="Batches", disable=not progress):
             batch = [texts[i] for i in order[start : start + batch_size]]
-            if prompt:
-                batch = [prompt + text for text in batch]
-            features = {key: value.to(device) for key, value in self[0].tokenize(batch).items()}
-            if prompt_length is not None:
-                features["prompt_length"] = prompt_length
-            out = self(features)
+            features = {key: value.to(device) if isinstance(value, Tensor) else value
+                        for key, value in self.preprocess(batch, prompt=prompt, **preprocess_kwargs).items()}
+            out = self(features, **forward_kwargs)
             if truncate_dim is not None:
                 out["sentence_embedding"] = util.truncate_embeddings(out["sentence_embedding"], truncate_dim)
             if output_value == "token_embeddings":
@@ -464,27 +592,39 @@ class SentenceTransformer(nn.Sequential):
             return torch.stack(results) if results else torch.tensor([], device=device)
         return results
 
-    def encode_query(self, sentences: str | list[str], **kwargs: Any) -> Any:
-        """``encode`` with the "query" prompt unless a prompt is given."""
-        if kwargs.get("prompt") is None and kwargs.get("prompt_name") is None and "query" in self.prompts:
-            kwargs["prompt_name"] = "query"
-        return self.encode(sentences, **kwargs)
+    def encode_query(self, inputs: Any = None, prompt_name: str | None = None, prompt: str | None = None,
+                     **kwargs: Any) -> Any:
+        """``encode`` with ``task="query"`` and, unless a prompt is given, the "query" prompt."""
+        if inputs is None and "sentences" in kwargs:
+            inputs = kwargs.pop("sentences")
+        if prompt_name is None and prompt is None and "query" in self.prompts:
+            prompt_name = "query"
+        return self.encode(inputs=inputs, prompt_name=prompt_name, prompt=prompt, task="query", **kwargs)
 
-    def encode_document(self, sentences: str | list[str], **kwargs: Any) -> Any:
-        """``encode`` with the first of the "document", "passage", "corpus" prompts unless one is given."""
-        if kwargs.get("prompt") is None and kwargs.get("prompt_name") is None:
-            kwargs["prompt_name"] = next((n for n in ("document", "passage", "corpus") if n in self.prompts), None)
-        return self.encode(sentences, **kwargs)
+    def encode_document(self, inputs: Any = None, prompt_name: str | None = None, prompt: str | None = None,
+                        **kwargs: Any) -> Any:
+        """``encode`` with ``task="document"`` and, unless a prompt is given, the first of the "document",
+        "passage" and "corpus" prompts the model has."""
+        if inputs is None and "sentences" in kwargs:
+            inputs = kwargs.pop("sentences")
+        if prompt_name is None and prompt is None:
+            prompt_name = next((n for n in ("document", "passage", "corpus") if n in self.prompts), None)
+        return self.encode(inputs=inputs, prompt_name=prompt_name, prompt=prompt, task="document", **kwargs)
 
     # -- saving ---------------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the sentence-transformers folder format, the folder replaced as a whole.
+    def save(self, path: str | os.PathLike | None, model_name: str | None = None, create_model_card: bool = True,
+             train_datasets: list[str] | None = None, safe_serialization: bool = True) -> None:
+        """Write the sentence-transformers folder format, the folder replaced as a whole (None: do nothing).
 
         Both headway and sentence-transformers load the result: ``modules.json``,
-        ``config_sentence_transformers.json``, the transformer's files in the root, and one
-        ``<idx>_<Module>`` folder per other module. Every module writes into one staging folder that is
+        ``config_sentence_transformers.json``, the transformer's files in the root, one ``<idx>_<Module>``
+        folder per other module, and a model card (README.md, unless ``create_model_card=False``;
+        ``model_name`` is the Hub id it names). Every module writes into one staging folder that is
         swapped into place at the end (``headway.atomic.staged_folder``); other files of the folder stay.
+        ``train_datasets`` and ``safe_serialization`` are accepted for compatibility (always safetensors).
         """
+        if path is None:
+            return
         for idx, (name, module) in enumerate(self._modules.items()):
             if not hasattr(module, "save") or not hasattr(module, "st_type"):
                 raise ValueError(f"Module {name} ({type(module).__name__}) cannot be saved in the folder format")
@@ -492,9 +632,12 @@ class SentenceTransformer(nn.Sequential):
             folder = stage.path
             entries = []
             for idx, (name, module) in enumerate(self._modules.items()):
-                sub = "" if idx == 0 and isinstance(module, Transformer) else f"{idx}_{type(module).__name__}"
+                sub = "" if idx == 0 and hasattr(module, "preprocess") else f"{idx}_{type(module).__name__}"
                 (folder / sub).mkdir(parents=True, exist_ok=True)
-                module.save(folder / sub)
+                try:
+                    module.save(str(folder / sub), safe_serialization=safe_serialization)
+                except TypeError:  # a module whose save() takes the folder only
+                    module.save(str(folder / sub))
                 entries.append({"idx": idx, "name": name, "path": sub, "type": module.st_type})
             config = {
                 # Older readers index "sentence_transformers" here; it names the format version written.
@@ -509,12 +652,38 @@ class SentenceTransformer(nn.Sequential):
                 config["truncate_dim"] = self.truncate_dim
             write_json(folder / "config_sentence_transformers.json", config)
             write_json(folder / "modules.json", entries)
+            if create_model_card:
+                self._write_model_card(folder, model_name)
         logger.info("Saved %s to %s", type(self).__name__, stage.final)
 
     save_pretrained = save
 
     def __repr__(self) -> str:
         return super().__repr__() if self._modules else f"{type(self).__name__}()"
+
+
+def _hub_options(kwargs: dict[str, Any], owner: str) -> dict[str, Any]:
+    """The Hub options of ``kwargs`` (popped); ``use_auth_token`` is the deprecated name of ``token``.
+
+    Raises:
+        ValueError: both ``token`` and ``use_auth_token`` given.
+        TypeError: a keyword that is not a Hub option.
+    """
+    if "cache_folder" in kwargs:
+        kwargs["cache_dir"] = kwargs.pop("cache_folder")
+    if kwargs.get("cache_dir") is None:
+        kwargs.pop("cache_dir", None)
+    if kwargs.get("use_auth_token") is not None:
+        warnings.warn("The `use_auth_token` argument is deprecated; use `token` instead.", FutureWarning,
+                      stacklevel=3)
+        if kwargs.get("token") is not None:
+            raise ValueError("Both `token` and `use_auth_token` were given; pass `token` only.")
+        kwargs["token"] = kwargs.pop("use_auth_token")
+    kwargs.pop("use_auth_token", None)
+    hub_kwargs = pop_hub_kwargs(kwargs)
+    if kwargs:
+        raise TypeError(f"{owner}() got unexpected keyword arguments: {sorted(kwargs)}")
+    return hub_kwargs
 
 
 def _headway_version() -> str:

@@ -28,6 +28,7 @@ from headway.hub import Checkpoint
 from headway.jsonfile import check_field
 from headway.jsonfile import read_json as read_json_file
 from headway.nn.linear import Linear
+from headway.sentence.pooling import Pooling
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,15 @@ def write_json(path: Path, data: Any, indent: int = 2) -> None:
     atomic_write_text(path, json.dumps(data, indent=indent) + "\n")
 
 
+def _as_checkpoint(source: Checkpoint | str | os.PathLike) -> Checkpoint:
+    """``source`` itself, or the local folder (or Hub id) it names."""
+    if isinstance(source, Checkpoint):
+        return source
+    from headway.hub import resolve
+
+    return resolve(source)
+
+
 # -- Transformer --------------------------------------------------------------------------------------
 def _has_lowercase(normalizer: dict | None) -> bool:
     """True when a serialized ``tokenizers`` normalizer already lowercases."""
@@ -97,22 +107,36 @@ class Transformer(nn.Module):
         max_seq_length: Inputs are truncated to this many tokens (specials included); None: the
             tokenizer's ``model_max_length`` capped at the model's ``max_position_embeddings``.
         do_lower_case: Lowercase the text first, whether the tokenizer is cased or not.
+        model_kwargs: Passed to ``AutoModel.from_pretrained`` (``dtype``, ``device_map``...).
+        processor_kwargs: Passed to ``AutoTokenizer.from_pretrained``; ``tokenizer_kwargs`` is its older name.
+        config_kwargs: Config fields to override when loading (``hidden_dropout_prob=0.2``...).
+        **hub_kwargs: ``cache_dir``, ``revision``, ``token``, ``local_files_only`` for the checkpoint.
     """
 
     st_type: ClassVar[str] = "sentence_transformers.models.Transformer"
+    forward_kwargs: ClassVar[frozenset[str]] = frozenset()  # extra keyword arguments forward() uses
+    can_flatten_inputs: bool = False  # the forward pass takes padded batches only
 
     def __init__(self, model: nn.Module | str | os.PathLike | Checkpoint, tokenizer: Any = None, *,
-                 max_seq_length: int | None = None, do_lower_case: bool = False) -> None:
+                 max_seq_length: int | None = None, do_lower_case: bool = False,
+                 model_kwargs: dict[str, Any] | None = None, processor_kwargs: dict[str, Any] | None = None,
+                 tokenizer_kwargs: dict[str, Any] | None = None, config_kwargs: dict[str, Any] | None = None,
+                 **hub_kwargs: Any) -> None:
         super().__init__()
         if isinstance(model, (str, os.PathLike, Checkpoint)):
             from headway.auto import AutoModel, AutoTokenizer
-            from headway.hub import resolve
+            from headway.hub import pop_hub_kwargs, resolve
 
-            checkpoint = resolve(model)
-            model = AutoModel.from_pretrained(checkpoint)
+            if "cache_folder" in hub_kwargs:
+                hub_kwargs["cache_dir"] = hub_kwargs.pop("cache_folder")
+            checkpoint = model if isinstance(model, Checkpoint) else resolve(model, **pop_hub_kwargs(hub_kwargs))
+            model = AutoModel.from_pretrained(checkpoint, **(config_kwargs or {}), **(model_kwargs or {}))
             if tokenizer is None:
-                tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+                tokenizer = AutoTokenizer.from_pretrained(checkpoint, **(tokenizer_kwargs or {}),
+                                                          **(processor_kwargs or {}))
                 tokenizer.name_or_path = checkpoint.name
+        if hub_kwargs:
+            raise TypeError(f"Transformer() got unexpected keyword arguments: {sorted(hub_kwargs)}")
         if tokenizer is None:
             raise ValueError("Transformer needs the tokenizer of its model (or a checkpoint to load both from)")
         self.auto_model = model
@@ -129,7 +153,7 @@ class Transformer(nn.Module):
 
                 steps = [normalizers.Lowercase()] + ([backend.normalizer] if backend.normalizer is not None else [])
                 backend.normalizer = normalizers.Sequence(steps)
-        self._prompt_lengths: dict[str, int] = {}
+        self._prompt_length_mapping: dict[tuple[str], int] = {}
 
     @property
     def max_seq_length(self) -> int:
@@ -139,9 +163,20 @@ class Transformer(nn.Module):
     def max_seq_length(self, value: int) -> None:
         self.tokenizer.model_max_length = value  # saved with the tokenizer as well
 
+    @property
+    def config(self) -> Any:
+        return self.auto_model.config
+
     @classmethod
-    def load(cls, checkpoint: Checkpoint) -> Transformer:
-        """Encoder, tokenizer and ``sentence_bert_config.json`` of a (sub-)checkpoint."""
+    def load(cls, checkpoint: Checkpoint | str | os.PathLike, **kwargs: Any) -> Transformer:
+        """Encoder, tokenizer and ``sentence_bert_config.json`` of a (sub-)checkpoint.
+
+        ``kwargs`` (``model_kwargs``, ``processor_kwargs``, ``config_kwargs``...) go to the constructor.
+        """
+        if not isinstance(checkpoint, Checkpoint):
+            from headway.hub import resolve
+
+            checkpoint = resolve(checkpoint)
         config: dict[str, Any] = {}
         for name in TRANSFORMER_CONFIG_NAMES:
             found = read_json(checkpoint, name, fields={"max_seq_length": int, "do_lower_case": bool})
@@ -152,29 +187,49 @@ class Transformer(nn.Module):
         if length is not None and not 1 <= length < 2**64:  # the tokenizers library holds lengths as u64
             raise ValueError(f"{name} of {checkpoint.name!r}: max_seq_length must be a positive int below 2**64, "
                              f"got {length}")
-        return cls(checkpoint, max_seq_length=length,
-                   do_lower_case=bool(config.get("do_lower_case", False)))
+        return cls(checkpoint, max_seq_length=length, do_lower_case=bool(config.get("do_lower_case", False)),
+                   **kwargs)
 
-    def tokenize(self, texts: list[str] | list[tuple[str, str]]) -> dict[str, Tensor]:
-        """Pad to the longest text of the batch and truncate to ``max_seq_length`` (longest first)."""
-        if texts and isinstance(texts[0], (tuple, list)):
-            first, second = [t[0] for t in texts], [t[1] for t in texts]
-            encoded = self.tokenizer(first, second, padding=True, truncation="longest_first",
-                                     max_length=self.max_seq_length, return_tensors="pt")
+    def preprocess(self, texts: list[str] | list[tuple[str, str]], prompt: str | None = None,
+                   processing_kwargs: dict[str, dict[str, Any]] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Tokenize a batch (texts or text pairs), padded to its longest and truncated to ``max_seq_length``.
+
+        ``prompt`` is put before each text (the first of a pair) and its token count added as
+        ``prompt_length``; ``processing_kwargs={"text": {...}}`` overrides tokenizer options for this call
+        (``max_length``, ``truncation``...). Other keywords (``task``...) are accepted and unused.
+        """
+        options = {"padding": True, "truncation": "longest_first", "max_length": self.max_seq_length,
+                   **((processing_kwargs or {}).get("text") or {}), "return_tensors": "pt"}
+        texts = list(texts)
+        pairs = bool(texts) and isinstance(texts[0], (tuple, list))
+        if prompt:
+            texts = [(prompt + t[0], *t[1:]) if pairs else prompt + t for t in texts]
+        if pairs:
+            encoded = self.tokenizer([t[0] for t in texts], [t[1] for t in texts], **options)
         else:
-            encoded = self.tokenizer(list(texts), padding=True, truncation="longest_first",
-                                     max_length=self.max_seq_length, return_tensors="pt")
-        return dict(encoded)
+            encoded = self.tokenizer(texts, **options)
+        features = dict(encoded)
+        if prompt:
+            features["prompt_length"] = self.prompt_length(prompt)
+        features["modality"] = "text"
+        return features
+
+    def tokenize(self, texts: list[str] | list[tuple[str, str]], **kwargs: Any) -> dict[str, Any]:
+        """``preprocess`` (its older name)."""
+        return self.preprocess(texts, **kwargs)
 
     def prompt_length(self, prompt: str) -> int:
-        """Tokens the prompt takes at the start of an input (its trailing special token not counted)."""
-        if prompt not in self._prompt_lengths:
-            ids = self.tokenize([prompt])["input_ids"][0]
-            length = len(ids) - int(int(ids[-1]) in self.tokenizer.all_special_ids)
-            self._prompt_lengths[prompt] = length
-        return self._prompt_lengths[prompt]
+        """Tokens the prompt takes at the start of an input: its own and the special tokens before it."""
+        key = (prompt,)
+        if key not in self._prompt_length_mapping:
+            encoded = self.tokenizer([prompt], return_special_tokens_mask=True)
+            special = list(encoded["special_tokens_mask"][0])
+            while special and special[-1]:  # the specials closing the sequence are not the prompt's
+                special.pop()
+            self._prompt_length_mapping[key] = len(special)
+        return self._prompt_length_mapping[key]
 
-    def forward(self, features: Features) -> Features:
+    def forward(self, features: Features, **kwargs: Any) -> Features:
         inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
         features["token_embeddings"] = self.auto_model(**inputs).last_hidden_state  # (B, T, hidden)
         return features
@@ -182,12 +237,17 @@ class Transformer(nn.Module):
     def get_embedding_dimension(self) -> int:
         return self.auto_model.config.hidden_size
 
+    get_word_embedding_dimension = get_embedding_dimension
+
     def get_config_dict(self) -> dict[str, Any]:
         return {"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case}
 
-    def save(self, folder: Path) -> None:
-        """Write the model, tokenizer and ``sentence_bert_config.json``; the folder replaced as a whole."""
-        with staged_folder(folder) as stage:
+    def save(self, folder: str | Path, **kwargs: Any) -> None:
+        """Write the model, tokenizer and ``sentence_bert_config.json``; the folder replaced as a whole.
+
+        ``safe_serialization`` is accepted: headway always writes safetensors.
+        """
+        with staged_folder(Path(folder)) as stage:
             self.auto_model.save_pretrained(stage.path)
             self.tokenizer.save_pretrained(stage.path)
             # The config keeps the classic two keys, which every sentence-transformers release reads.
@@ -195,147 +255,6 @@ class Transformer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.get_config_dict()}, architecture={type(self.auto_model).__name__}"
-
-
-# -- Pooling ------------------------------------------------------------------------------------------
-# Older configs spell the mode as booleans; the order here is the order of concatenation.
-_LEGACY_POOLING_KEYS: dict[str, str] = {
-    "pooling_mode_cls_token": "cls",
-    "pooling_mode_max_tokens": "max",
-    "pooling_mode_mean_tokens": "mean",
-    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
-    "pooling_mode_weightedmean_tokens": "weightedmean",
-    "pooling_mode_lasttoken": "lasttoken",
-}
-
-
-class Pooling(nn.Module):
-    """Token embeddings -> one ``sentence_embedding`` per text.
-
-    Args:
-        embedding_dimension: Size of each token embedding.
-        pooling_mode: One of ``POOLING_MODES`` or a tuple of them (results are concatenated).
-        include_prompt: False leaves the prompt's tokens out of the pooling (INSTRUCTOR models).
-    """
-
-    st_type: ClassVar[str] = "sentence_transformers.models.Pooling"
-    POOLING_MODES: ClassVar[tuple[str, ...]] = tuple(_LEGACY_POOLING_KEYS.values())
-
-    def __init__(self, embedding_dimension: int, pooling_mode: str | tuple[str, ...] | list[str] = "mean",
-                 include_prompt: bool = True) -> None:
-        super().__init__()
-        if isinstance(embedding_dimension, bool) or not isinstance(embedding_dimension, int) or embedding_dimension < 1:
-            raise ValueError(f"Pooling embedding_dimension must be a positive int, got {embedding_dimension!r:.80}")
-        modes = (pooling_mode,) if isinstance(pooling_mode, str) else tuple(pooling_mode)
-        for mode in modes:
-            if mode not in self.POOLING_MODES:
-                raise ValueError(f"Invalid pooling mode {mode!r}; valid pooling modes are: {self.POOLING_MODES}")
-        if not modes:
-            raise ValueError(f"pooling_mode is empty; valid pooling modes are: {self.POOLING_MODES}")
-        self.embedding_dimension = embedding_dimension
-        self.modes = modes
-        self.include_prompt = include_prompt
-
-    @property
-    def pooling_mode(self) -> str | tuple[str, ...]:
-        return self.modes[0] if len(self.modes) == 1 else self.modes
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Pooling:
-        """Build from ``1_Pooling/config.json``, in the ``pooling_mode`` form or the older boolean one."""
-        config = dict(config)
-        dimension = config.pop("embedding_dimension", config.pop("word_embedding_dimension", None))
-        if dimension is None:
-            raise ValueError(f"Pooling config has no embedding_dimension (or word_embedding_dimension); its keys: "
-                             f"{sorted(config)[:12]}")
-        legacy = {key: config.pop(key) for key in list(config) if key in _LEGACY_POOLING_KEYS}
-        mode = config.pop("pooling_mode", None)
-        if mode is None:
-            mode = tuple(m for key, m in _LEGACY_POOLING_KEYS.items() if legacy.get(key)) or "mean"
-        return cls(dimension, mode, include_prompt=config.pop("include_prompt", True))
-
-    def get_config_dict(self) -> dict[str, Any]:
-        # The boolean form is read by every sentence-transformers release; it can only express modes
-        # in its fixed concatenation order, so any other order is written in the newer form.
-        canonical = tuple(m for m in self.POOLING_MODES if m in self.modes)
-        if canonical != self.modes:
-            return {"embedding_dimension": self.embedding_dimension, "pooling_mode": list(self.modes),
-                    "include_prompt": self.include_prompt}
-        flags = {key: mode in self.modes for key, mode in _LEGACY_POOLING_KEYS.items()}
-        return {"word_embedding_dimension": self.embedding_dimension, **flags, "include_prompt": self.include_prompt}
-
-    def save(self, folder: Path) -> None:
-        with staged_folder(folder) as stage:
-            write_json(stage.path / "config.json", self.get_config_dict(), indent=4)
-
-    def get_embedding_dimension(self) -> int:
-        return len(self.modes) * self.embedding_dimension
-
-    def extra_repr(self) -> str:
-        return f"embedding_dimension={self.embedding_dimension}, pooling_mode={self.pooling_mode!r}, " \
-               f"include_prompt={self.include_prompt}"
-
-    def forward(self, features: Features) -> Features:
-        tokens = features["token_embeddings"]  # (B, T, D)
-        if tokens.shape[-1] != self.embedding_dimension:
-            raise ValueError(
-                f"Pooling expects token embeddings of size {self.embedding_dimension} (its embedding_dimension), "
-                f"got {tokens.shape[-1]}: the pooling config does not match the model before it"
-            )
-        mask = features.get("attention_mask")
-        if mask is None or mask.shape[-1] != tokens.shape[1]:
-            mask = torch.ones(tokens.shape[:-1], device=tokens.device, dtype=torch.int64)
-        original_mask = mask
-        prompt_length = features.get("prompt_length")
-        if not self.include_prompt and prompt_length:
-            mask = _exclude_prompt(mask, int(prompt_length))
-        # Half-precision sums accumulate in float32 (as the reference does).
-        acc = torch.float32 if tokens.dtype in (torch.float16, torch.bfloat16) else tokens.dtype
-        outputs, mean_sum, mean_count = [], None, None
-        for mode in self.modes:
-            if mode == "cls":  # the first attended token (the first token unless left-padded)
-                first = mask.to(torch.int).argmax(dim=1)
-                index = first[:, None, None].expand(-1, 1, tokens.shape[-1])
-                outputs.append(torch.gather(tokens, 1, index).squeeze(1))
-            elif mode == "max":
-                keep = mask.unsqueeze(-1).expand_as(tokens).to(tokens.dtype)
-                outputs.append(tokens.masked_fill(keep == 0, float("-inf")).max(dim=1).values)
-            elif mode in ("mean", "mean_sqrt_len_tokens"):
-                if mean_sum is None:
-                    m = mask.unsqueeze(-1).to(tokens.dtype)
-                    mean_sum = (tokens * m).sum(dim=1, dtype=acc)
-                    mean_count = torch.clamp(m.sum(dim=1, dtype=acc), min=1e-9)
-                divisor = mean_count if mode == "mean" else torch.sqrt(mean_count)
-                outputs.append((mean_sum / divisor).to(tokens.dtype))
-            elif mode == "weightedmean":  # weights 1, 2, 3, ... from the first non-padding token
-                m = mask.unsqueeze(-1).to(acc)
-                weights = torch.arange(1, tokens.shape[1] + 1, device=tokens.device, dtype=acc).view(1, -1, 1)
-                if original_mask.numel():
-                    weights = weights - original_mask.to(torch.int32).argmax(dim=1).view(-1, 1, 1)
-                weighted = m * weights
-                total = (tokens * weighted).sum(dim=1)
-                outputs.append((total / torch.clamp(weighted.sum(dim=1), min=1e-9)).to(tokens.dtype))
-            else:  # lasttoken: the last attended token
-                seq_len = tokens.shape[1]
-                values, indices = mask.flip(1).max(1)
-                indices = torch.where(values == 0, seq_len - 1, indices)
-                index = (seq_len - indices - 1)[:, None, None].expand(-1, 1, tokens.shape[-1])
-                keep = mask.unsqueeze(-1).expand_as(tokens).to(tokens.dtype)
-                outputs.append(torch.gather(tokens * keep, 1, index).squeeze(1))
-        features["sentence_embedding"] = torch.cat(outputs, dim=-1)  # (B, modes * D)
-        return features
-
-
-def _exclude_prompt(mask: Tensor, prompt_length: int) -> Tensor:
-    """A copy of ``mask`` with the prompt's positions (after any left padding) zeroed."""
-    mask = mask.clone()
-    pad_lengths = mask.to(torch.int32).argmax(dim=1)
-    if pad_lengths.sum() == 0:
-        mask[:, :prompt_length] = 0
-    else:
-        positions = torch.arange(mask.size(1), device=mask.device).unsqueeze(0)
-        mask[positions < (pad_lengths + prompt_length).unsqueeze(1)] = 0
-    return mask
 
 
 # -- Dense --------------------------------------------------------------------------------------------
@@ -401,8 +320,9 @@ class Dense(nn.Module):
             self.residual = Linear(in_features, out_features, bias=False)
 
     @classmethod
-    def load(cls, checkpoint: Checkpoint) -> Dense:
-        """Config (``config.json``) and weights (safetensors, or .bin read with weights_only)."""
+    def load(cls, checkpoint: Checkpoint | str | os.PathLike) -> Dense:
+        """Config (``config.json``) and weights (safetensors, or .bin read with weights_only), in their dtype."""
+        checkpoint = _as_checkpoint(checkpoint)
         config = dict(read_json(checkpoint, "config.json", fields=_DENSE_FIELDS) or {})
         if "in_features" not in config or "out_features" not in config:
             raise ValueError(f"Dense config of {checkpoint.name!r} ({checkpoint.subfolder}) lacks in/out_features")
@@ -429,6 +349,7 @@ class Dense(nn.Module):
             raise ValueError(f"{where}: the weights hold {found}, but config.json describes {expected}")
         module = cls(activation_function=activation_from_name(act) if act else None,
                      **{k: v for k, v in config.items() if k in known})
+        module.to(state["linear.weight"].dtype)  # kept in the precision it was saved in
         module.load_state_dict({key: state[key] for key in state}, strict=True)
         return module
 
@@ -440,18 +361,18 @@ class Dense(nn.Module):
             config["use_residual"] = True
         return config
 
-    def save(self, folder: Path) -> None:
-        """Write ``config.json`` and the weights together (one staged folder)."""
+    def save(self, folder: str | Path, **kwargs: Any) -> None:
+        """Write ``config.json`` and the weights together (one staged folder; always safetensors)."""
         from headway.checkpoint import save_state_dict
 
-        with staged_folder(folder) as stage:
+        with staged_folder(Path(folder)) as stage:
             write_json(stage.path / "config.json", self.get_config_dict(), indent=4)
             save_state_dict({k: v.detach().cpu() for k, v in self.state_dict().items()}, stage.path)
 
     def get_embedding_dimension(self) -> int:
         return self.out_features
 
-    def forward(self, features: Features) -> Features:
+    def forward(self, features: Features, **kwargs: Any) -> Features:
         x = _feature(features, self.module_input_name, self)
         out = self.activation_function(self.linear(x))
         if self.use_residual:
@@ -472,17 +393,18 @@ class Normalize(nn.Module):
         self.module_output_name = module_output_name or module_input_name
 
     @classmethod
-    def load(cls, checkpoint: Checkpoint) -> Normalize:
+    def load(cls, checkpoint: Checkpoint | str | os.PathLike) -> Normalize:
+        checkpoint = _as_checkpoint(checkpoint)
         config = read_json(checkpoint, "config.json", fields={"module_input_name": str, "module_output_name": str}
                            ) or {}  # older saves have no folder at all
         return cls(config.get("module_input_name", "sentence_embedding"), config.get("module_output_name"))
 
-    def save(self, folder: Path) -> None:
-        with staged_folder(folder) as stage:
+    def save(self, folder: str | Path, **kwargs: Any) -> None:
+        with staged_folder(Path(folder)) as stage:
             write_json(stage.path / "config.json", {"module_input_name": self.module_input_name,
                                                     "module_output_name": self.module_output_name}, indent=4)
 
-    def forward(self, features: Features) -> Features:
+    def forward(self, features: Features, **kwargs: Any) -> Features:
         # A misspelled input name would skip the normalisation silently (as in sentence-transformers): refuse.
         x = _feature(features, self.module_input_name, self)
         features[self.module_output_name] = torch.nn.functional.normalize(x, p=2, dim=-1)
@@ -500,7 +422,8 @@ def _feature(features: Features, name: str, module: nn.Module) -> Tensor:
 
 
 # Features a module adds to the dict: the Transformer and Pooling always write these two.
-_PRODUCED = {"Transformer": ("token_embeddings",), "Pooling": ("sentence_embedding",)}
+_PRODUCED = {"Transformer": ("token_embeddings",), "Pooling": ("sentence_embedding",),
+             "StaticEmbedding": ("sentence_embedding",)}
 
 
 def check_module_chain(modules: dict[str, nn.Module], checkpoint: Checkpoint) -> None:
@@ -511,11 +434,13 @@ def check_module_chain(modules: dict[str, nn.Module], checkpoint: Checkpoint) ->
     feature no module before it writes (a misspelled ``module_input_name``) are ValueErrors naming the
     module's folder: they would otherwise give a wrong dimension or skip a step without a word.
     """
+    from headway.sentence.static_embedding import StaticEmbedding
+
     first = next(iter(modules.values()), None)
-    if not isinstance(first, Transformer):
+    if not isinstance(first, (Transformer, StaticEmbedding)):
         raise ValueError(  # noqa: TRY004 - bad file content, not a bad argument
-            f"modules.json of {checkpoint.name!r} must list a Transformer first (it tokenizes the "
-            f"texts), got {type(first).__name__ if first is not None else 'no module'}"
+            f"modules.json of {checkpoint.name!r} must list a Transformer first (or a StaticEmbedding: the "
+            f"module that tokenizes the texts), got {type(first).__name__ if first is not None else 'no module'}"
         )
     produced = {"input_ids", "attention_mask", "token_type_ids"}
     sizes: dict[str, int] = {}  # feature -> its last dimension, when known
@@ -523,6 +448,8 @@ def check_module_chain(modules: dict[str, nn.Module], checkpoint: Checkpoint) ->
         where = f"module {name!r} ({type(module).__name__}) in modules.json of {checkpoint.name!r}"
         if isinstance(module, Transformer):
             sizes["token_embeddings"] = module.get_embedding_dimension()
+        elif isinstance(module, StaticEmbedding):
+            sizes["sentence_embedding"] = module.get_embedding_dimension()
         elif isinstance(module, Pooling):
             width = sizes.get("token_embeddings")
             if width is not None and width != module.embedding_dimension:
@@ -568,7 +495,14 @@ def _load_pooling(checkpoint: Checkpoint) -> Pooling:
 
 # modules.json "type" -> loader. Every spelling sentence-transformers has written: the classic
 # `sentence_transformers.models.<Name>`, the module paths of releases 5.4 to 6, and the short names.
-_LOADERS = {"Transformer": Transformer.load, "Pooling": _load_pooling, "Dense": Dense.load, "Normalize": Normalize.load}
+def _load_static_embedding(checkpoint: Checkpoint) -> nn.Module:
+    from headway.sentence.static_embedding import StaticEmbedding
+
+    return StaticEmbedding.load(checkpoint)
+
+
+_LOADERS = {"Transformer": Transformer.load, "Pooling": _load_pooling, "Dense": Dense.load, "Normalize": Normalize.load,
+            "StaticEmbedding": _load_static_embedding}
 MODULE_TYPES: dict[str, str] = {
     "sentence_transformers.models.Transformer": "Transformer",
     "sentence_transformers.models.transformer.Transformer": "Transformer",
@@ -600,19 +534,30 @@ MODULE_TYPES: dict[str, str] = {
     "sentence_transformers.sentence_transformer.modules.normalize.Normalize": "Normalize",
     "models.Normalize": "Normalize",
     "Normalize": "Normalize",
+    "sentence_transformers.models.StaticEmbedding": "StaticEmbedding",
+    "sentence_transformers.models.StaticEmbedding.StaticEmbedding": "StaticEmbedding",
+    "sentence_transformers.sentence_transformer.modules.StaticEmbedding": "StaticEmbedding",
+    "sentence_transformers.sentence_transformer.modules.static_embedding.StaticEmbedding": "StaticEmbedding",
+    "StaticEmbedding": "StaticEmbedding",
 }
 
 
-def load_module(type_name: str, checkpoint: Checkpoint, path: str) -> nn.Module:
-    """The module ``modules.json`` describes with ``type_name``, read from folder ``path``."""
+def load_module(type_name: str, checkpoint: Checkpoint, path: str,
+                transformer_kwargs: dict[str, Any] | None = None) -> nn.Module:
+    """The module ``modules.json`` describes with ``type_name``, read from folder ``path``.
+
+    ``transformer_kwargs`` (``model_kwargs``, ``processor_kwargs``, ``config_kwargs``) go to a Transformer.
+    """
     kind = MODULE_TYPES.get(type_name)
     if kind is None:
         raise ValueError(
             f"modules.json of {checkpoint.name!r} names the module type {type_name!r}, which headway does not "
             f"support (it never imports classes named in model files). Supported: Transformer, Pooling, Dense, "
-            f"Normalize, spelled as any of: {', '.join(sorted(MODULE_TYPES))}"
+            f"Normalize, StaticEmbedding, spelled as any of: {', '.join(sorted(MODULE_TYPES))}"
         )
     try:
+        if kind == "Transformer":
+            return Transformer.load(sub_checkpoint(checkpoint, path), **(transformer_kwargs or {}))
         return _LOADERS[kind](sub_checkpoint(checkpoint, path))
     except FileNotFoundError as err:  # say which module of modules.json wanted the file
         raise FileNotFoundError(f"modules.json of {checkpoint.name!r}: the {kind} module in folder {path!r}: {err}"

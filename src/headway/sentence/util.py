@@ -1,13 +1,16 @@
-"""Similarity functions, semantic search and embedding quantization (``sentence_transformers.util``).
+"""The ``sentence_transformers.util`` namespace: similarities, search, mining and quantization.
 
-Same names, arguments and numbers as sentence-transformers for dense embeddings: a function takes
-lists, numpy arrays or tensors, and a 1-D input counts as a batch of one. Sparse tensors are not
-supported.
+Same names, arguments and numbers as sentence-transformers: a function takes lists, numpy arrays or
+tensors, and a 1-D input counts as a batch of one. The similarity functions (dense or sparse) live in
+``headway.sentence.similarity``, paraphrase mining and community detection in
+``headway.sentence.retrieval``; semantic search and quantization are here.
 """
 
 from __future__ import annotations
 
 import heapq
+import importlib.util
+import inspect
 import logging
 from collections.abc import Callable
 from itertools import islice
@@ -18,121 +21,57 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from headway.sentence.retrieval import community_detection, paraphrase_mining, paraphrase_mining_embeddings
+from headway.sentence.similarity import (
+    SIMILARITY_FUNCTIONS,
+    ArrayLike,
+    SimilarityFunction,
+    cos_sim,
+    dot_score,
+    euclidean_sim,
+    manhattan_sim,
+    normalize_embeddings,
+    pairwise_angle_sim,
+    pairwise_cos_sim,
+    pairwise_dot_score,
+    pairwise_euclidean_sim,
+    pairwise_manhattan_sim,
+    pytorch_cos_sim,
+    truncate_embeddings,
+)
+from headway.sentence.similarity import to_batch as _to_batch
+from headway.sentence.similarity import to_tensor as _to_tensor
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "PRECISIONS",
     "SIMILARITY_FUNCTIONS",
+    "SimilarityFunction",
+    "community_detection",
     "cos_sim",
     "dot_score",
     "euclidean_sim",
+    "fullname",
+    "is_datasets_available",
+    "is_training_available",
     "manhattan_sim",
     "normalize_embeddings",
+    "pairwise_angle_sim",
     "pairwise_cos_sim",
     "pairwise_dot_score",
     "pairwise_euclidean_sim",
     "pairwise_manhattan_sim",
+    "paraphrase_mining",
+    "paraphrase_mining_embeddings",
     "pytorch_cos_sim",
     "quantize_embeddings",
     "semantic_search",
     "truncate_embeddings",
 ]
 
-ArrayLike = list | np.ndarray | Tensor
 Precision = Literal["float32", "int8", "uint8", "binary", "ubinary"]
 PRECISIONS: tuple[str, ...] = ("float32", "int8", "uint8", "binary", "ubinary")
-
-
-# -- conversion -------------------------------------------------------------------------------------
-def _to_tensor(a: ArrayLike) -> Tensor:
-    """A tensor view of ``a``: lists of tensors or arrays are stacked, numpy arrays shared when writable."""
-    if isinstance(a, Tensor):
-        return a
-    if isinstance(a, list) and a and all(isinstance(x, Tensor) for x in a):
-        return torch.stack(a)
-    if isinstance(a, list) and a and all(isinstance(x, np.ndarray) for x in a):
-        a = np.stack(a)
-    if isinstance(a, np.ndarray):
-        return torch.from_numpy(a) if a.flags.writeable else torch.tensor(a)
-    return torch.tensor(a)
-
-
-def _to_float(a: ArrayLike) -> Tensor:
-    """Like ``_to_tensor``; half-precision floats become float32 so scores do not collapse into ties."""
-    t = _to_tensor(a)
-    if t.is_floating_point() and torch.finfo(t.dtype).bits < 32:
-        t = t.float()
-    return t
-
-
-def _to_batch(a: ArrayLike) -> Tensor:
-    t = _to_float(a)
-    return t.unsqueeze(0) if t.dim() == 1 else t
-
-
-def normalize_embeddings(embeddings: Tensor) -> Tensor:
-    """L2-normalize each row (the last axis) to unit length."""
-    return torch.nn.functional.normalize(embeddings, p=2, dim=-1)
-
-
-def truncate_embeddings(embeddings: np.ndarray | Tensor, truncate_dim: int | None) -> np.ndarray | Tensor:
-    """Keep the first ``truncate_dim`` dimensions (Matryoshka truncation); None keeps all."""
-    return embeddings[..., :truncate_dim]
-
-
-# -- similarity matrices and pairwise scores ---------------------------------------------------------
-def cos_sim(a: ArrayLike, b: ArrayLike) -> Tensor:
-    """Cosine similarity matrix: ``res[i][j] = cos(a[i], b[j])``."""
-    a, b = _to_batch(a), _to_batch(b)
-    return torch.mm(normalize_embeddings(a), normalize_embeddings(b).transpose(0, 1))
-
-
-pytorch_cos_sim = cos_sim
-
-
-def dot_score(a: ArrayLike, b: ArrayLike) -> Tensor:
-    """Dot-product matrix: ``res[i][j] = a[i] . b[j]``."""
-    a, b = _to_batch(a), _to_batch(b)
-    return torch.mm(a, b.transpose(0, 1))
-
-
-def euclidean_sim(a: ArrayLike, b: ArrayLike) -> Tensor:
-    """Negative euclidean distance matrix."""
-    return -torch.cdist(_to_batch(a), _to_batch(b), p=2.0)
-
-
-def manhattan_sim(a: ArrayLike, b: ArrayLike) -> Tensor:
-    """Negative manhattan (L1) distance matrix."""
-    return -torch.cdist(_to_batch(a), _to_batch(b), p=1.0)
-
-
-def pairwise_dot_score(a: ArrayLike, b: ArrayLike) -> Tensor:
-    """``res[i] = a[i] . b[i]``."""
-    return (_to_float(a) * _to_float(b)).sum(dim=-1)
-
-
-def pairwise_cos_sim(a: ArrayLike, b: ArrayLike) -> Tensor:
-    """``res[i] = cos(a[i], b[i])``."""
-    return pairwise_dot_score(normalize_embeddings(_to_float(a)), normalize_embeddings(_to_float(b)))
-
-
-def pairwise_euclidean_sim(a: ArrayLike, b: ArrayLike) -> Tensor:
-    """``res[i] = -||a[i] - b[i]||_2``."""
-    return -torch.linalg.vector_norm(_to_float(a) - _to_float(b), dim=-1)
-
-
-def pairwise_manhattan_sim(a: ArrayLike, b: ArrayLike) -> Tensor:
-    """``res[i] = -||a[i] - b[i]||_1``."""
-    return -torch.sum(torch.abs(_to_float(a) - _to_float(b)), dim=-1)
-
-
-# similarity_fn_name -> (matrix function, pairwise function)
-SIMILARITY_FUNCTIONS: dict[str, tuple[Callable[[ArrayLike, ArrayLike], Tensor], Callable[[ArrayLike, ArrayLike], Tensor]]] = {
-    "cosine": (cos_sim, pairwise_cos_sim),
-    "dot": (dot_score, pairwise_dot_score),
-    "euclidean": (euclidean_sim, pairwise_euclidean_sim),
-    "manhattan": (manhattan_sim, pairwise_manhattan_sim),
-}
 
 
 # -- search ---------------------------------------------------------------------------------------------
@@ -220,6 +159,8 @@ def quantize_embeddings(
     """
     if precision not in PRECISIONS:
         raise ValueError(f"Precision {precision!r} is not supported; expected one of {list(PRECISIONS)}")
+    if isinstance(embeddings, list) and not embeddings:  # encode() of no texts
+        return []
     if isinstance(embeddings, Tensor):
         embeddings = (embeddings.float() if embeddings.dtype == torch.bfloat16 else embeddings).cpu().numpy()
     elif isinstance(embeddings, list):
@@ -239,3 +180,21 @@ def quantize_embeddings(
         return buckets.astype(np.uint8) if precision == "uint8" else (buckets - 128).astype(np.int8)
     packed = np.packbits(embeddings > 0, axis=-1)
     return packed if precision == "ubinary" else (packed - 128).astype(np.int8)
+
+
+# -- environment ----------------------------------------------------------------------------------------
+def fullname(obj: object) -> str:
+    """``module.ClassName`` of a class or of an object's class (a builtin's bare name)."""
+    cls = obj if inspect.isclass(obj) else type(obj)
+    module = cls.__module__
+    return cls.__name__ if module in (None, "builtins") else f"{module}.{cls.__name__}"
+
+
+def is_datasets_available() -> bool:
+    """Whether the optional ``datasets`` package is installed (found without importing it)."""
+    return importlib.util.find_spec("datasets") is not None
+
+
+def is_training_available() -> bool:
+    """Whether fine-tuning can run: ``datasets`` installed and headway's sentence trainer present."""
+    return is_datasets_available() and importlib.util.find_spec("headway.sentence.trainer") is not None
