@@ -77,7 +77,7 @@ def worker(args: argparse.Namespace) -> None:
         record = {
             "seed": seed,
             "status": outcome.status,
-            "detail": outcome.detail[:300],
+            "detail": outcome.detail,
             "case": "; ".join(case.description)[:300],
         }
         out.write(json.dumps(record) + "\n")
@@ -295,6 +295,7 @@ def main() -> None:
     )
     parser.add_argument("--output", type=Path, default=ROOT / "RELIABILITY.md")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
+    parser.add_argument("--records", type=Path, help="also write every case's outcome here (JSON)")
     parser.add_argument("--replay", help="TARGET:SEED: run one case here and print its outcome")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--target", help=argparse.SUPPRESS)
@@ -344,6 +345,8 @@ def main() -> None:
             results[target] = sorted(run_target(target, seeds, args, env_dir), key=lambda r: r["seed"])
             counts = collections.Counter(r["status"] for r in results[target])
             print(f"{target}: {dict(counts)} in {time.monotonic() - t0:.0f} s", flush=True)
+    if args.records:
+        args.records.write_text(json.dumps(results, indent=1), encoding="utf-8")
     body, totals = table(results)
     minutes = (time.monotonic() - started) / 60
     text = (

@@ -49,10 +49,11 @@ KNOWN_ISSUES: tuple[KnownIssue, ...] = (
     KnownIssue(
         "config.json*",
         r"Unknown activation|normal_\(\): argument 'std'|'\w+' object is not iterable|describes a model of about|"
-        r"unsupported operand type\(s\) for \*\* or pow\(\)",
+        r"unsupported operand type\(s\) for \*\* or pow\(\)|normal expects std >= 0",
         "src/headway/configuration.py, src/headway/modeling.py (check_model_fits)",
         'config.json {"hidden_act": "\\u0000"} -> "Unknown activation" naming neither hidden_act nor the file; '
-        '{"initializer_range": null} -> TypeError from normal_() when building; llama {"rope_parameters": 1e-300} -> '
+        '{"initializer_range": null} (or -1e9) -> TypeError (RuntimeError) from normal_() when building; '
+        'llama {"rope_parameters": 1e-300} -> '
         'TypeError \'float\' object is not iterable, {"rope_parameters": {"rope_theta": null}} -> TypeError '
         'from ** in the rotary tables; bert {"intermediate_size": 2147483648} -> the too-big '
         "message lists hidden_size/num_hidden_layers/vocab_size/num_labels but not the field that made it big",
