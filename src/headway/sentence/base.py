@@ -23,12 +23,40 @@ from headway.sentence.model_card import MODEL_ID_PLACEHOLDER, ModelCardData, gen
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SentenceModelMixin", "is_message_dict"]
+__all__ = ["SentenceModelMixin", "check_requirements", "is_message_dict"]
 
 
 def is_message_dict(value: Any) -> bool:
     """A chat message: a dict with a "role" and a "content"."""
     return isinstance(value, dict) and "role" in value and "content" in value
+
+
+def check_requirements(requirements: dict[str, str] | None, source: str) -> None:
+    """Refuse to load a model whose config names package versions this environment lacks.
+
+    ``requirements`` maps a distribution name to a version specifier (``{"transformers": ">=4.50"}``, "" for
+    any version), as ``config_sentence_transformers.json`` may hold them.
+
+    Raises:
+        ImportError: a package is missing or its installed version is outside the specifier (all are named).
+    """
+    if not requirements:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.specifiers import SpecifierSet
+
+    unmet = []
+    for package, specifier in requirements.items():
+        try:
+            installed = version(package)
+        except PackageNotFoundError:
+            unmet.append(f"{package}{specifier or ''} (not installed)")
+            continue
+        if specifier and not SpecifierSet(specifier).contains(installed, prereleases=True):
+            unmet.append(f"{package}{specifier} ({installed} is installed)")
+    if unmet:
+        raise ImportError(f"{source} needs {', '.join(unmet)}; install these versions to load it")
 
 
 class SentenceModelMixin:
@@ -284,7 +312,11 @@ class SentenceModelMixin:
             if name == "CrossEncoder"
             else 'embeddings = model.encode(["The weather is lovely today.", "It\'s so sunny outside!"])'
         )
-        check = "" if name == "CrossEncoder" else "\nprint(model.similarity(embeddings, embeddings))"
+        check = (
+            '\nprint(model.rank("A query", ["A passage", "Another passage"]))'
+            if name == "CrossEncoder"
+            else "\nprint(model.similarity(embeddings, embeddings))"
+        )
         return f"""Hello!
 
 This pull request has been automatically generated to add {name} compatibility, with headway's `push_to_hub`.

@@ -29,7 +29,7 @@ from headway.atomic import staged_folder
 from headway.hub import Checkpoint, pop_hub_kwargs, resolve
 from headway.nn.linear import exact_matmul
 from headway.sentence import util
-from headway.sentence.base import SentenceModelMixin
+from headway.sentence.base import SentenceModelMixin, check_requirements
 from headway.sentence.model_card import ModelCardData
 from headway.sentence.modules import (
     Pooling,
@@ -117,8 +117,16 @@ def _check_options(**options: Any) -> None:
             raise TypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r:.80}")
 
 
+def refuse_file_path(name: str | os.PathLike) -> None:
+    """A NotADirectoryError for an existing file: a model is a folder or a Hub id, and a file named like a
+    Hub id must not silently load that repository."""
+    if os.path.isfile(os.fspath(name)):
+        raise NotADirectoryError(f"{os.fspath(name)!r} is a file, not a directory: a model is a folder or a Hub id")
+
+
 def _resolve_checkpoint(name: str | os.PathLike, hub_kwargs: dict) -> Checkpoint:
     """Resolve ``name``; a bare name (no '/') is tried as ``sentence-transformers/<name>`` first."""
+    refuse_file_path(name)
     text = os.fspath(name)
     if "/" not in text and not os.path.isdir(text):
         try:
@@ -129,7 +137,7 @@ def _resolve_checkpoint(name: str | os.PathLike, hub_kwargs: dict) -> Checkpoint
 
 
 _ST_CONFIG_FIELDS = {"model_type": str, "prompts": dict, "default_prompt_name": str, "similarity_fn_name": str,
-                     "truncate_dim": int}
+                     "truncate_dim": int, "requirements": dict}
 
 
 def _check_module_entries(entries: list[Any], checkpoint: Checkpoint) -> None:
@@ -247,6 +255,7 @@ class SentenceTransformer(SentenceModelMixin, nn.Sequential):
                                          "(a plain transformers checkpoint has no modules.json)")
         _check_module_entries(entries, checkpoint)
         config = read_json(checkpoint, "config_sentence_transformers.json", fields=_ST_CONFIG_FIELDS) or {}
+        check_requirements(config.get("requirements"), checkpoint.name)
         for name, text in (config.get("prompts") or {}).items():
             if not isinstance(text, str):
                 raise ValueError(  # noqa: TRY004 - bad file content

@@ -78,6 +78,15 @@ def write_json(path: Path, data: Any, indent: int = 2) -> None:
     atomic_write_text(path, json.dumps(data, indent=indent) + "\n")
 
 
+def single_device_map(model_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of ``model_kwargs`` with ``device_map={"": device}`` (the whole model on one device) as ``device``."""
+    kwargs = dict(model_kwargs or {})
+    device_map = kwargs.get("device_map")
+    if isinstance(device_map, dict) and set(device_map) == {""}:
+        kwargs["device_map"] = device_map[""]
+    return kwargs
+
+
 def _as_checkpoint(source: Checkpoint | str | os.PathLike) -> Checkpoint:
     """``source`` itself, or the local folder (or Hub id) it names."""
     if isinstance(source, Checkpoint):
@@ -130,7 +139,7 @@ class Transformer(nn.Module):
             if "cache_folder" in hub_kwargs:
                 hub_kwargs["cache_dir"] = hub_kwargs.pop("cache_folder")
             checkpoint = model if isinstance(model, Checkpoint) else resolve(model, **pop_hub_kwargs(hub_kwargs))
-            model = AutoModel.from_pretrained(checkpoint, **(config_kwargs or {}), **(model_kwargs or {}))
+            model = AutoModel.from_pretrained(checkpoint, **(config_kwargs or {}), **single_device_map(model_kwargs))
             if tokenizer is None:
                 tokenizer = AutoTokenizer.from_pretrained(checkpoint, **(tokenizer_kwargs or {}),
                                                           **(processor_kwargs or {}))

@@ -175,6 +175,15 @@ MODULES: dict[str, tuple[list[str], dict[str, str]]] = {
         [f"{_SENTENCE}.util"],
         {name: f"{_SENTENCE}.util:{name}" for name in ("quantize_embeddings", "semantic_search_faiss")},
     ),
+    # Only so that tests can patch these names: headway downloads through headway.hub, which a test patching
+    # the shim's attributes does not reach (the cases check the outcome, e.g. a refused file path).
+    "sentence_transformers.util.file_io": (
+        [],
+        {
+            "hf_hub_download": "huggingface_hub:hf_hub_download",
+            "snapshot_download": "huggingface_hub:snapshot_download",
+        },
+    ),
     "sentence_transformers.util.decorators": (
         [f"{_SENTENCE}.util"],
         {
