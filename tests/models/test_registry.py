@@ -21,6 +21,7 @@ AUTO_CLASSES = {
     "pretraining": auto.AutoModelForPreTraining,
     "masked_lm": auto.AutoModelForMaskedLM,
     "causal_lm": auto.AutoModelForCausalLM,
+    "seq2seq_lm": auto.AutoModelForSeq2SeqLM,
     "sequence_classification": auto.AutoModelForSequenceClassification,
     "token_classification": auto.AutoModelForTokenClassification,
     "question_answering": auto.AutoModelForQuestionAnswering,

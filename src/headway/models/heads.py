@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from headway.configuration import PretrainedConfig
 from headway.losses import sequence_classification_loss, span_loss, token_classification_loss
 from headway.modeling import PreTrainedModel
+from headway.models.seq2seq import seq2seq_output
 from headway.nn.layers import Dropout
 from headway.nn.linear import Linear
 from headway.outputs import (
@@ -43,6 +44,9 @@ from headway.outputs import (
     ModelOutput,
     MultipleChoiceModelOutput,
     QuestionAnsweringModelOutput,
+    Seq2SeqModelOutput,
+    Seq2SeqQuestionAnsweringModelOutput,
+    Seq2SeqSequenceClassifierOutput,
     SequenceClassifierOutput,
     SequenceClassifierOutputWithPast,
     TokenClassifierOutput,
@@ -219,6 +223,8 @@ class SequenceClassification(_SentenceHead):
         loss = self.loss(logits, labels) if labels is not None else None
         if isinstance(out, BaseModelOutputWithPast):  # a decoder: its cache comes back too, as in the reference
             return SequenceClassifierOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
+        if isinstance(out, Seq2SeqModelOutput):  # an encoder-decoder: decoder, cross and encoder fields too
+            return seq2seq_output(Seq2SeqSequenceClassifierOutput, out, loss=loss, logits=logits)
         return SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
 
     def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
@@ -276,6 +282,10 @@ class QuestionAnswering(TaskHead):
         loss = None
         if start_positions is not None and end_positions is not None:
             loss = span_loss(start_logits, end_logits, start_positions, end_positions)
+        if isinstance(out, Seq2SeqModelOutput):
+            return seq2seq_output(
+                Seq2SeqQuestionAnsweringModelOutput, out, loss=loss, start_logits=start_logits, end_logits=end_logits
+            )
         return QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions)
 
 
