@@ -86,7 +86,13 @@ def assert_same_run(ours, ref, trainer, ref_trainer, moved_from=None):
 
 
 def train_both(st, folder, tmp_path, train, make_losses, *, evaluators=None, eval_dataset=None, **options):
-    """Train a reference and a headway copy of the model with the same data and settings."""
+    """Train a reference and a headway copy of the model with the same data and settings. ``train`` and
+    ``eval_dataset`` may be functions making the data: each library then gets its own copy (the reference
+    sets transforms on the data sets of a dict)."""
+
+    def fresh(make):
+        return make() if callable(make) else make
+
     ref = st.SentenceTransformer(str(folder), device="cpu")
     ours = headway.SentenceTransformer(folder, device="cpu")
     ref_loss, our_loss = make_losses(ref, ours)
@@ -95,18 +101,18 @@ def train_both(st, folder, tmp_path, train, make_losses, *, evaluators=None, eva
     ref_trainer = st.SentenceTransformerTrainer(
         model=ref,
         args=st.SentenceTransformerTrainingArguments(str(tmp_path / "ref"), **settings),
-        train_dataset=train,
+        train_dataset=fresh(train),
         loss=ref_loss,
         evaluator=ref_eval,
-        eval_dataset=eval_dataset,
+        eval_dataset=fresh(eval_dataset),
     )
     trainer = SentenceTransformerTrainer(
         model=ours,
         args=SentenceTransformerTrainingArguments(str(tmp_path / "ours"), **settings),
-        train_dataset=train,
+        train_dataset=fresh(train),
         loss=our_loss,
         evaluator=our_eval,
-        eval_dataset=eval_dataset,
+        eval_dataset=fresh(eval_dataset),
     )
     ref_trainer.train()
     trainer.train()
@@ -214,19 +220,33 @@ def test_softmax_loss_with_learning_rate_mapping(st, folder, data, ref_losses, t
     assert torch.allclose(state["ours"].classifier.weight, state["ref"].classifier.weight, atol=ATOL)
 
 
-def test_multi_dataset_with_a_loss_each(st, folder, data, ref_losses, tmp_path):
+def test_multi_dataset_with_a_loss_each(st, folder, ref_losses, tmp_path):
+    """A dict of data sets with a loss each, batched round-robin or proportionally; evaluated on a dict of
+    data sets (no-duplicates batches), whose losses are logged per data set."""
+
     def make(ref, ours):
         return (
             {"pairs": ref_losses.MultipleNegativesRankingLoss(ref), "scored": ref_losses.CoSENTLoss(ref)},
             {"pairs": L.MultipleNegativesRankingLoss(ours), "scored": L.CoSENTLoss(ours)},
         )
 
-    train = {"pairs": data["pairs"], "scored": data["scored"]}
+    def two_sets():
+        data = datasets()
+        return {"pairs": data["pairs"], "scored": data["scored"]}
+
     for sampler in ("round_robin", "proportional"):
+        options = {"max_steps": 4, "multi_dataset_batch_sampler": sampler}
+        if sampler == "proportional":
+            options.update(
+                eval_dataset=two_sets, eval_strategy="steps", eval_steps=2, batch_sampler="no_duplicates"
+            )
         ours, ref, trainer, ref_trainer = train_both(
-            st, folder, tmp_path / sampler, train, make, max_steps=4, multi_dataset_batch_sampler=sampler
+            st, folder, tmp_path / sampler, two_sets, make, **options
         )
         assert_same_run(ours, ref, trainer, ref_trainer)
+    for key in ("eval_pairs_loss", "eval_scored_loss"):
+        assert len(_logs(trainer, key)) == 2
+        assert _logs(trainer, key) == pytest.approx(_logs(ref_trainer, key), abs=ATOL)
 
 
 @pytest.mark.parametrize("cached", [False, True], ids=["mnrl", "cached-mnrl"])

@@ -390,8 +390,11 @@ class SentenceTransformerTrainer(Trainer):
             dataset = ConcatDataset(parts)
             sampler = self.get_multi_dataset_batch_sampler(dataset, samplers, generator, args.seed)
         else:
+            raw = (
+                dataset.dataset if isinstance(dataset, _Named) else dataset
+            )  # samplers read the data set itself
             sampler = self.get_batch_sampler(
-                dataset, batch_size, args.dataloader_drop_last, labels, generator, args.seed
+                raw, batch_size, args.dataloader_drop_last, labels, generator, args.seed
             )
             if (
                 type(sampler) is DefaultBatchSampler
