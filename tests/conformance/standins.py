@@ -7,7 +7,7 @@ cache layout (``<cache>/models--org--name/snapshots/<commit>/`` and ``refs/main`
 with ``HF_HUB_CACHE=<cache>`` in both the real and the headway run. The shapes follow the real models
 where the tests look at them (BERT-tiny: hidden 128); everything else is kept small.
 
-``build(cache)`` is idempotent: a cache whose stamp matches this file's content is reused.
+``build(cache)`` is idempotent: a stand-in whose stamp matches this file's content is reused.
 """
 
 from __future__ import annotations
@@ -317,24 +317,33 @@ def _snapshot(cache: Path, repo_id: str, commit: str, builder: Builder, *, main:
         (repo / "refs" / "main").write_text(commit)
 
 
-def build(cache: str | os.PathLike) -> Path:
-    """Build every stand-in into the hub cache folder ``cache`` (skipped when already built by this file)."""
+def build(cache: str | os.PathLike, repo_ids: list[str] | None = None) -> Path:
+    """Build the stand-ins ``repo_ids`` (default: all) into the hub cache folder ``cache``.
+
+    A stand-in already built by this very file (its stamp) is kept; one built by another version of the
+    file is built again. Concurrent builders of one cache take turns (a lock file).
+    """
+    import fcntl
+
     cache = Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
-    stamp_file = cache / ".standins"
-    if stamp_file.exists() and stamp_file.read_text() == stamp():
-        return cache
-    for child in cache.iterdir():  # built by another version of this file: start again
-        if child.name.startswith("models--"):
-            shutil.rmtree(child)
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    for repo_id, (main_commit, builder, extra) in STANDINS.items():
-        logger.info("building stand-in %s", repo_id)
-        _snapshot(cache, repo_id, main_commit, builder, main=True)
-        for commit, extra_builder in extra.items():
-            _snapshot(cache, repo_id, commit, extra_builder, main=False)
-    stamp_file.write_text(stamp())
-    (cache / "standins.json").write_text(json.dumps(sorted(STANDINS), indent=1))
+    current = stamp()
+    with open(cache / ".standins.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for repo_id in repo_ids or list(STANDINS):
+            main_commit, builder, extra = STANDINS[repo_id]
+            repo = cache / ("models--" + repo_id.replace("/", "--"))
+            stamp_file = repo / ".standin-stamp"
+            if stamp_file.exists() and stamp_file.read_text() == current:
+                continue
+            if repo.exists():
+                shutil.rmtree(repo)
+            logger.info("building stand-in %s", repo_id)
+            _snapshot(cache, repo_id, main_commit, builder, main=True)
+            for commit, extra_builder in extra.items():
+                _snapshot(cache, repo_id, commit, extra_builder, main=False)
+            stamp_file.write_text(current)
     return cache
 
 
