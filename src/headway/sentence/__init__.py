@@ -1,7 +1,8 @@
 """Sentence embeddings and cross-encoders with the sentence-transformers API.
 
 ``SentenceTransformer`` (texts -> embeddings), ``CrossEncoder`` (text pairs -> scores) and ``util``
-(similarities, semantic search, quantization), over headway's models and tokenizers; fine-tuning with
+(similarities, semantic search, paraphrase mining, quantization), over headway's models and tokenizers,
+or a ``StaticEmbedding`` (averaged token vectors); fine-tuning with
 ``SentenceTransformerTrainer`` / ``CrossEncoderTrainer``, the ``losses``, ``evaluation`` and ``samplers``
 modules. The classes are resolved lazily, so ``from headway.sentence import util`` does not load the
 model code.
@@ -19,6 +20,9 @@ _LAZY: dict[str, str] = {
     "Pooling": "headway.sentence.modules",
     "Dense": "headway.sentence.modules",
     "Normalize": "headway.sentence.modules",
+    "StaticEmbedding": "headway.sentence.static_embedding",
+    "SimilarityFunction": "headway.sentence.similarity",
+    "ModelCardData": "headway.sentence.model_card",
     "SentenceTransformerTrainer": "headway.sentence.trainer",
     "SentenceTransformerTrainingArguments": "headway.sentence.training_args",
     "CrossEncoderTrainer": "headway.sentence.cross_encoder_training",
@@ -53,8 +57,11 @@ if TYPE_CHECKING:
     from headway.sentence.cross_encoder_training import CrossEncoderTrainer  # noqa: F401
     from headway.sentence.encoder import SentenceTransformer  # noqa: F401
     from headway.sentence.fit import InputExample  # noqa: F401
+    from headway.sentence.model_card import ModelCardData  # noqa: F401
     from headway.sentence.modules import Dense, Normalize, Pooling, Transformer  # noqa: F401
     from headway.sentence.samplers import BatchSamplers, MultiDatasetBatchSamplers  # noqa: F401
+    from headway.sentence.similarity import SimilarityFunction  # noqa: F401
+    from headway.sentence.static_embedding import StaticEmbedding  # noqa: F401
     from headway.sentence.trainer import SentenceTransformerTrainer  # noqa: F401
     from headway.sentence.training_args import (  # noqa: F401
         CrossEncoderTrainingArguments,
