@@ -40,6 +40,7 @@ from headway.sentence.modules import ACTIVATIONS, activation_name, read_json, si
 
 logger = logging.getLogger(__name__)
 
+_CE_MODULE_TYPE = "sentence_transformers.base.modules.transformer.Transformer"
 _RENAMED = {"automodel_args": "model_kwargs", "tokenizer_args": "processor_kwargs", "config_args": "config_kwargs",
             "default_activation_function": "activation_fn"}
 
@@ -341,11 +342,12 @@ class CrossEncoder(SentenceModelMixin, nn.Module):
 
     def save(self, path: str | os.PathLike | None, model_name: str | None = None, create_model_card: bool = True,
              train_datasets: list[str] | None = None, safe_serialization: bool = True, **kwargs: Any) -> None:
-        """Write the model, its tokenizer, ``config_sentence_transformers.json`` and a model card, as a whole.
+        """Write the model, its tokenizer, the sentence-transformers 6 files and a model card, as a whole.
 
-        The activation is written both to ``config_sentence_transformers.json`` (sentence-transformers 5 and
-        later) and to ``config.json`` (``sentence_transformers.activation_fn``, read by release 4), so every
-        release loads the folder with it. One staging folder is swapped into place at the end
+        The activation is written both to ``config_sentence_transformers.json`` (with the prompts; read by
+        sentence-transformers 6, with ``modules.json``) and to ``config.json``
+        (``sentence_transformers.activation_fn``, read by releases 4 and 5), so every release loads the
+        folder with it. One staging folder is swapped into place at the end
         (``headway.atomic.staged_folder``). ``safe_serialization`` is accepted: always safetensors.
         """
         if path is None:
@@ -355,6 +357,14 @@ class CrossEncoder(SentenceModelMixin, nn.Module):
         with staged_folder(path) as stage:
             self.model.save_pretrained(stage.path)
             self.tokenizer.save_pretrained(stage.path)
+            # modules.json and the Transformer's config as sentence-transformers 6 writes them: one sequence-
+            # classification transformer whose logits are the scores. Releases before 6 read config.json only.
+            write_json(stage.path / "modules.json", [{"idx": 0, "name": "0", "path": "", "type": _CE_MODULE_TYPE}])
+            write_json(stage.path / "sentence_bert_config.json", {
+                "transformer_task": "sequence-classification",
+                "modality_config": {"text": {"method": "forward", "method_output_name": "logits"}},
+                "module_output_name": "scores",
+            })
             write_json(stage.path / "config_sentence_transformers.json", {
                 "__version__": {"sentence_transformers": FORMAT_VERSION, "headway": _headway_version(),
                                 "pytorch": torch.__version__},

@@ -99,14 +99,14 @@ def normalize_embeddings(embeddings: Tensor) -> Tensor:
     embeddings = embeddings.coalesce()
     indices, values = embeddings.indices(), embeddings.values()
     if embeddings.dim() == 1:
-        return torch.sparse_coo_tensor(
-            indices, torch.nn.functional.normalize(values, p=2, dim=0), embeddings.shape
-        )
+        values = torch.nn.functional.normalize(values, p=2, dim=0)
+        # The indices come from a coalesced tensor: the invariant checks would only cost time.
+        return torch.sparse_coo_tensor(indices, values, embeddings.shape, check_invariants=False)
     work = values.float() if values.dtype in (torch.float16, torch.bfloat16) else values
     squares = work.new_zeros(embeddings.shape[0]).index_add_(0, indices[0], work * work)
     norms = squares.sqrt()[indices[0]]  # the norm of each value's row
     scaled = torch.where(norms > 0, work / torch.where(norms > 0, norms, 1), work)
-    return torch.sparse_coo_tensor(indices, scaled.to(values.dtype), embeddings.shape)
+    return torch.sparse_coo_tensor(indices, scaled.to(values.dtype), embeddings.shape, check_invariants=False)
 
 
 def truncate_embeddings(embeddings: np.ndarray | Tensor, truncate_dim: int | None) -> np.ndarray | Tensor:
