@@ -19,7 +19,7 @@ from headway.sentence import losses as L
 from headway.sentence import samplers as S
 from headway.sentence.cross_encoder_training import BinaryCrossEntropyLoss, CrossEncoderTrainer, ListNetLoss
 from headway.sentence.evaluation import EmbeddingSimilarityEvaluator
-from headway.sentence.fit import InputExample, fit
+from headway.sentence.fit import InputExample
 from headway.sentence.trainer import SentenceTransformerDataCollator, SentenceTransformerTrainer
 from headway.sentence.training_args import CrossEncoderTrainingArguments, SentenceTransformerTrainingArguments
 
@@ -582,8 +582,7 @@ def test_fit_matches_reference(st, folder, ref_losses, tmp_path, monkeypatch):
         output_path=str(tmp_path / "ref_out"),
     )
     torch.manual_seed(0)
-    fit(
-        ours,
+    ours.fit(  # the method, as sentence-transformers users call it
         train_objectives=[
             (
                 DataLoader(

@@ -621,6 +621,13 @@ class SentenceTransformer(SentenceModelMixin, nn.Sequential):
         return self.encode(inputs=inputs, prompt_name=prompt_name, prompt=prompt, task="document", **kwargs)
 
     # -- saving ---------------------------------------------------------------------------------------
+    def fit(self, train_objectives: Any, **kwargs: Any) -> None:
+        """sentence-transformers' legacy training API: ``[(dataloader, loss), ...]`` with ``epochs=``,
+        ``warmup_steps=``... run through ``SentenceTransformerTrainer`` (see ``headway.sentence.fit``)."""
+        from headway.sentence.fit import fit
+
+        fit(self, train_objectives, **kwargs)
+
     def save(self, path: str | os.PathLike | None, model_name: str | None = None, create_model_card: bool = True,
              train_datasets: list[str] | None = None, safe_serialization: bool = True) -> None:
         """Write the sentence-transformers folder format, the folder replaced as a whole (None: do nothing).
