@@ -144,12 +144,14 @@ FAMILIES: dict[str, Family] = {
     ),
     "bart": Family(
         "bart", "BartConfig", "BartModel",
+        pretraining="BartForConditionalGeneration",
         seq2seq_lm="BartForConditionalGeneration",
         sequence_classification="BartForSequenceClassification",
         question_answering="BartForQuestionAnswering",
     ),
     "t5": Family(
         "t5", "T5Config", "T5Model",
+        pretraining="T5ForConditionalGeneration",
         seq2seq_lm="T5ForConditionalGeneration",
         sequence_classification="T5ForSequenceClassification",
         token_classification="T5ForTokenClassification",
