@@ -317,6 +317,13 @@ def _snapshot(cache: Path, repo_id: str, commit: str, builder: Builder, *, main:
         (repo / "refs" / "main").write_text(commit)
 
 
+def _quiet_progress_bars() -> None:
+    """No "Writing model shards" / "Loading weights" bars from transformers while building."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+
 def build(cache: str | os.PathLike, repo_ids: list[str] | None = None) -> Path:
     """Build the stand-ins ``repo_ids`` (default: all) into the hub cache folder ``cache``.
 
@@ -328,6 +335,7 @@ def build(cache: str | os.PathLike, repo_ids: list[str] | None = None) -> Path:
     cache = Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     current = stamp()
     with open(cache / ".standins.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -340,6 +348,7 @@ def build(cache: str | os.PathLike, repo_ids: list[str] | None = None) -> Path:
             if repo.exists():
                 shutil.rmtree(repo)
             logger.info("building stand-in %s", repo_id)
+            _quiet_progress_bars()
             _snapshot(cache, repo_id, main_commit, builder, main=True)
             for commit, extra_builder in extra.items():
                 _snapshot(cache, repo_id, commit, extra_builder, main=False)
