@@ -7,12 +7,15 @@ the model. Everything here is a no-op in a single process.
 Shutting down cleanly: a gloo collective hands its tensors to one of the process group's worker threads,
 which drops its references a moment *after* the caller's ``wait()`` returns (measured: about one
 collective in five). If the caller has already dropped its own references by then, torch keeps the
-tensor's Python object alive for the worker, and the worker must take the GIL to free it. Should that
-happen while the interpreter is finalising (a rank that leaves right after its last collective, on a
-loaded machine), Python ends the worker thread with ``pthread_exit`` inside a C++ destructor and the
-process aborts with "terminate called without an active exception". So headway's collectives here wait
-until gloo has let go of the tensors they handed it (:func:`_settled`), and the process group headway
-joined is destroyed at exit while the interpreter is still whole (:func:`_destroy_at_exit`).
+tensor's Python object alive for the worker, and the worker must take the GIL to free it. When a loaded
+machine preempts that worker until its rank is leaving (rank 1 after FSDP's full state dict, whose
+gathered tensors it drops at once), the worker waits for the GIL while the interpreter starts
+finalising; Python then ends the thread with ``pthread_exit`` inside a C++ destructor and the process
+aborts with "terminate called without an active exception" (reproduced in
+tests/training/test_distributed_shutdown.py). ``destroy_process_group`` alone does not prevent it: DDP
+and FSDP keep the group and its threads alive. So at exit, before finalisation, :func:`_shutdown_at_exit`
+waits until gloo's worker threads are parked, holding nothing, then destroys the group headway joined;
+and headway's own collectives wait until gloo has let go of the tensors they handed it (:func:`_settled`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import atexit
 import logging
 import math
+import os
 import pickle
 import sys
 import time
@@ -52,22 +56,72 @@ def init_distributed(args: Any) -> None:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group(backend=backend, timeout=timedelta(seconds=args.ddp_timeout))
-    atexit.register(_destroy_at_exit)
+    atexit.register(_shutdown_at_exit)
     logger.info("Joined process group: rank %d of %d (%s)", dist.get_rank(), dist.get_world_size(), backend)
 
 
-def _destroy_at_exit() -> None:
-    """Destroy the process group :func:`init_distributed` joined, before the interpreter finalises.
+def _shutdown_at_exit() -> None:
+    """Park gloo's worker threads, then destroy the process group :func:`init_distributed` joined; both
+    before the interpreter finalises (see the module docstring).
 
-    Skipped when the script ends on an uncaught exception: the other ranks may still be inside a
-    collective, and tearing the group down under them could hang this process instead of ending it.
+    The group is left alone when the script ends on an uncaught exception: the other ranks may still be
+    inside a collective, and tearing the group down under them could hang this process.
     """
-    if not (dist.is_available() and dist.is_initialized()) or getattr(sys, "last_value", None) is not None:
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    _park_gloo_threads()
+    if getattr(sys, "last_value", None) is not None:
         return
     try:
         dist.destroy_process_group()
     except Exception:  # exiting anyway: a failed clean-up must not replace the script's own outcome
         logger.warning("Could not destroy the process group at exit", exc_info=True)
+
+
+_GLOO_WORKER = "pt_gloo_runloop"  # the name torch gives a gloo process group's worker threads
+
+
+def _park_gloo_threads(timeout: float = 10.0) -> bool:
+    """Wait, with the GIL released, until every gloo worker thread of this process is parked: asleep, and
+    not woken once while this thread slept without the GIL. False on timeout.
+
+    A worker that finished a collective but was preempted before dropping its references shows as
+    running; one waiting for the GIL is woken when this thread releases it; neither passes. A worker
+    blocked inside a collective (a peer that never joins) counts as parked: waiting on it could hang.
+    Reads ``/proc`` (Linux); where that is missing it only sleeps a moment.
+    """
+    tasks = "/proc/self/task"
+    if not os.path.isdir(tasks):
+        time.sleep(0.05)
+        return False
+    deadline = time.monotonic() + timeout
+    before = _thread_activity(tasks, _GLOO_WORKER)
+    while time.monotonic() < deadline:
+        time.sleep(0.002)
+        after = _thread_activity(tasks, _GLOO_WORKER)
+        if after == before and all(state == "S" for state, _ in after.values()):
+            return True
+        before = after
+    logger.warning("gloo's worker threads were still busy %.0f s after the script ended", timeout)
+    return False
+
+
+def _thread_activity(tasks: str, name: str) -> dict[str, tuple[str, int]]:
+    """``{thread id: (scheduler state, context switches so far)}`` of this process's threads named ``name``."""
+    activity = {}
+    for tid in os.listdir(tasks):
+        try:
+            with open(f"{tasks}/{tid}/comm") as f:
+                if f.read().strip() != name:
+                    continue
+            with open(f"{tasks}/{tid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            with open(f"{tasks}/{tid}/status") as f:
+                switches = sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
+            activity[tid] = (state, switches)
+        except (OSError, ValueError, IndexError):  # the thread ended meanwhile
+            continue
+    return activity
 
 
 def wrap_model(model: nn.Module, args: Any) -> nn.Module:
