@@ -10,7 +10,7 @@ from __future__ import annotations
 from tests.conformance import run
 
 # Cases of run.CI_SUBSET passing on headway when last recorded (all of those passing on the real library).
-CI_PASSING = 152
+CI_PASSING = 168
 
 
 def test_ci_subset_passes_on_headway(tmp_path):

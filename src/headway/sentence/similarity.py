@@ -35,6 +35,7 @@ __all__ = [
     "pairwise_euclidean_sim",
     "pairwise_manhattan_sim",
     "pytorch_cos_sim",
+    "select_max_active_dims",
     "truncate_embeddings",
 ]
 
@@ -112,6 +113,25 @@ def normalize_embeddings(embeddings: Tensor) -> Tensor:
 def truncate_embeddings(embeddings: np.ndarray | Tensor, truncate_dim: int | None) -> np.ndarray | Tensor:
     """Keep the first ``truncate_dim`` dimensions (Matryoshka truncation); None keeps all."""
     return embeddings[..., :truncate_dim]
+
+
+def select_max_active_dims(
+    embeddings: np.ndarray | Tensor, max_active_dims: int | None
+) -> np.ndarray | Tensor:
+    """A new tensor keeping, per embedding, the ``max_active_dims`` values largest in magnitude (others 0).
+
+    None returns ``embeddings`` itself. Works on one embedding (1-D) or a batch.
+
+    Raises:
+        ValueError: ``max_active_dims`` below 1.
+    """
+    if max_active_dims is None:
+        return embeddings
+    if max_active_dims <= 0:
+        raise ValueError(f"max_active_dims must be a positive integer, got {max_active_dims}.")
+    embeddings = to_tensor(embeddings)
+    _, keep = torch.topk(embeddings.abs(), k=min(max_active_dims, embeddings.shape[-1]), dim=-1)
+    return torch.zeros_like(embeddings).scatter_(-1, keep, embeddings.gather(-1, keep))
 
 
 # -- similarity matrices ----------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from headway.sentence.similarity import (
     pairwise_euclidean_sim,
     pairwise_manhattan_sim,
     pytorch_cos_sim,
+    select_max_active_dims,
     truncate_embeddings,
 )
 from headway.sentence.similarity import to_batch as _to_batch
@@ -66,6 +67,7 @@ __all__ = [
     "paraphrase_mining_embeddings",
     "pytorch_cos_sim",
     "quantize_embeddings",
+    "select_max_active_dims",
     "semantic_search",
     "truncate_embeddings",
 ]

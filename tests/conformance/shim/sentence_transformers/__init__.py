@@ -239,6 +239,8 @@ def _build(shim_name: str) -> types.ModuleType:
             continue
 
     def __getattr__(attr: str) -> Any:
+        if f"{shim_name}.{attr}" in MODULES:  # a shim submodule, before any headway name it could shadow
+            return importlib.import_module(f"{shim_name}.{attr}")
         if not attr.startswith("__"):
             for source_module in loaded:
                 if hasattr(source_module, attr):
@@ -276,6 +278,6 @@ for _name in MODULES[__name__][1]:
 
 
 def __getattr__(attr: str) -> Any:
-    if attr == "util":
-        return importlib.import_module(f"{__name__}.util")
+    if f"{__name__}.{attr}" in MODULES:  # sentence_transformers.util, .base, ...: the shim's, not headway's
+        return importlib.import_module(f"{__name__}.{attr}")
     return getattr(_top, attr)
