@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+MAX_FINDINGS = 40  # kinds of non-clear outcome listed in the report
 STATUSES = ("ok", "clear", "unclear", "silent", "crash", "hang", "blow-up")
 COLUMNS = ("cases", "ok", "clear", "unclear", "silent", "crash", "hang", "blow-up")
 BEGIN, END = "<!-- fuzz-campaign:{label}:begin -->", "<!-- fuzz-campaign:{label}:end -->"
@@ -265,6 +266,8 @@ def findings(results: dict[str, list[dict]]) -> str:
         case = f"; case: {first.get('case', '')[:160]}" if first.get("case") else ""
         detail = first["detail"][:220].replace("|", "/").replace("\n", " ")
         lines.append(f"- {target}, {status}, {len(records)}x (seed {first['seed']}){owner}: {detail}{case}")
+    if len(lines) > MAX_FINDINGS:
+        lines = [*lines[:MAX_FINDINGS], f"- … and {len(lines) - MAX_FINDINGS} more kinds"]
     return "\n".join(lines) or "- none"
 
 

@@ -404,6 +404,12 @@ def t_shard_index(c: Chooser, env: Env, scratch: Path, case: Case, *, extra: boo
         case.note("model.safetensors.index.json", "weight_map", "checkpoint tensor")
     path.write_bytes(raw)
     model = AutoModel.from_pretrained(folder)
+    escapes = [
+        v
+        for v in doc.get("weight_map", {}).values()
+        if isinstance(v, str) and (".." in v or v.startswith("/"))
+    ]
+    expect(not escapes, f"loaded weights named outside the checkpoint folder: {escapes}")
     with torch.no_grad():
         expect(finite(model(input_ids=torch.tensor([[2, 5, 3]])).last_hidden_state), "non-finite outputs")
 
