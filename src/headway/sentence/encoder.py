@@ -504,8 +504,6 @@ class SentenceTransformer(SentenceModelMixin, nn.Sequential):
         """
         if inputs is None and "sentences" in kwargs:
             inputs = kwargs.pop("sentences")
-        if self.is_singular_input(inputs) and not isinstance(inputs, (str, np.ndarray)):
-            raise TypeError(f"encode() expects a string or a list of strings, got {type(inputs).__name__}")
         texts, single = as_text_batch(inputs, "encode")
         precision = "float32" if precision is None else precision
         _check_options(prompt_name=prompt_name, prompt=prompt, show_progress_bar=show_progress_bar,
