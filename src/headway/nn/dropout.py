@@ -146,12 +146,15 @@ class DropoutKeys:
         else:
             self._starts.setdefault(block, []).append(self.calls)
 
-    def _row_keys(self, rows: int, device: torch.device) -> tuple[Tensor | int, Tensor | None]:
+    def _row_keys(
+        self, rows: int, device: torch.device, shared: bool = False
+    ) -> tuple[Tensor | int, Tensor | None]:
         """This call's key per row (rows,) and the rows' left-padding offsets; advances the counter.
 
         Dim 0 is the batch when it has ``num_rows`` rows, or a multiple (``k`` consecutive rows per
-        example, as multiple-choice heads flatten them; no offsets then). Otherwise the tensor has no
-        batch dimension: one key (an int) shared by the whole batch, so every process draws the same.
+        example, as multiple-choice heads flatten them; no offsets then). Otherwise, or when ``shared``,
+        the tensor has no batch dimension: one key (an int) for the whole batch, which every process
+        draws alike.
         """
         if not self._starts and _graph_task_id is not None and _graph_task_id() != -1:
             raise RuntimeError(
@@ -162,6 +165,8 @@ class DropoutKeys:
         call = _mix64(self.key, self.calls, 1)
         self.calls += 1
         keys, offsets = self._rows(device)
+        if shared:
+            return _int32(_mix64(call, _SHARED)), None
         if rows == self.num_rows:
             return keys * _int32(call | 1) + _int32(call >> 32), offsets  # a bijection of the example keys
         if rows % self.num_rows == 0:
@@ -170,14 +175,15 @@ class DropoutKeys:
             return _fmix_((keys * _int32(call | 1)).repeat_interleave(per) + sub * _ROW_STEP), None
         return _int32(_mix64(call, _SHARED)), None
 
-    def hashes(self, shape: torch.Size, device: torch.device) -> Tensor:
+    def hashes(self, shape: torch.Size, device: torch.device, *, shared: bool = False) -> Tensor:
         """Pseudo-random int32 values (``shape``) for one dropout call on (rows, ...) activations.
 
         Positions inside a row are numbered row-major, so only dim 1 may change size between batches
         (the sequence: (B, T, hidden) or (B, hidden)); with left padding dim 1 counts from each
         example's first token when it has the batch's sequence length and a dimension follows it.
+        ``shared``: the tensor belongs to no example (a table used by the whole batch).
         """
-        return self._row_major(*self._row_keys(shape[0], device), shape, device)
+        return self._row_major(*self._row_keys(shape[0], device, shared), shape, device)
 
     def _row_major(
         self, keys: Tensor | int, offsets: Tensor | None, shape: torch.Size, device: torch.device
@@ -250,14 +256,18 @@ def _apply(x: Tensor, p: float, hashes: Tensor) -> Tensor:
     return x.masked_fill(hashes < _threshold(p), 0.0).mul_(1.0 / (1.0 - p))
 
 
-def dropout(x: Tensor, p: float, keys: DropoutKeys) -> Tensor:
-    """Keyed dropout of activations ``x`` (rows first; see :meth:`DropoutKeys.hashes`), scaled by 1/(1-p)."""
+def dropout(x: Tensor, p: float, keys: DropoutKeys, *, shared: bool = False) -> Tensor:
+    """Keyed dropout of activations ``x`` (rows first; see :meth:`DropoutKeys.hashes`), scaled by 1/(1-p).
+
+    ``shared``: ``x`` has no batch dimension (e.g. a relative-position table used by every example); its
+    one mask is then the same in every process whatever the batch size.
+    """
     if p <= 0.0:
         return x
     if p >= 1.0:
         keys.calls += 1
         return x * 0.0
-    return _apply(x, p, keys.hashes(x.shape, x.device))
+    return _apply(x, p, keys.hashes(x.shape, x.device, shared=shared))
 
 
 def attention_dropout(weights: Tensor, p: float, keys: DropoutKeys) -> Tensor:

@@ -37,12 +37,18 @@ class Dropout(nn.Dropout):
 
     In training under :func:`headway.nn.dropout.keyed_dropout` (the Trainer's default) the mask is a
     function of the example and the element's position, not of torch's RNG; elsewhere it is torch's.
+    ``shared=True`` marks inputs with no batch dimension (a table every example uses): their mask is
+    then keyed by the step and call alone, whatever the input's first dimension happens to be.
     """
+
+    def __init__(self, p: float = 0.5, inplace: bool = False, *, shared: bool = False) -> None:
+        super().__init__(p, inplace)
+        self.shared = shared
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training:
             return x
         keys = active_keys()
         if keys is not None:
-            return dropout(x, self.p, keys)
+            return dropout(x, self.p, keys, shared=self.shared)
         return F.dropout(x, self.p, True, self.inplace)
