@@ -269,7 +269,7 @@ class DisentangledSelfAttention(nn.Module):
         types = (config.pos_att_type or []) if config.relative_attention else []
         self.c2p, self.p2c = "c2p" in types, "p2c" in types
         if self.relative_attention:
-            self.pos_dropout = Dropout(config.hidden_dropout_prob)
+            self.pos_dropout = Dropout(config.hidden_dropout_prob, shared=True)  # one table every example uses
             if not self.share_att_key and self.c2p:
                 self.pos_key_proj = Linear(config.hidden_size, inner)
             if not self.share_att_key and self.p2c:
