@@ -487,13 +487,16 @@ class SentenceTransformer(SentenceModelMixin, nn.Sequential):
                 (see ``util.quantize_embeddings``; int8/uint8 ranges come from these embeddings).
             convert_to_numpy: Return a numpy array (the default) rather than a list of tensors.
             convert_to_tensor: Return one tensor (wins over ``convert_to_numpy``).
-            device: Run on this device (the model moves there).
+            device: Run on this device (the model moves there); a list (``["cuda:0", "cuda:1"]``): one
+                worker process per device (see ``headway.sentence.multi_process``).
             normalize_embeddings: L2-normalize the sentence embeddings.
             truncate_dim: Keep the first dimensions only (default: the model's ``truncate_dim``).
             task: "query" or "document" (what ``encode_query`` / ``encode_document`` pass); modules that
                 route by task read it, others ignore it.
             processing_kwargs: Tokenizer options for this call only, e.g. ``{"text": {"max_length": 64}}``.
-            pool, chunk_size: Multi-process encoding, which this headway release does not provide.
+            pool: A pool from ``start_multi_process_pool``: encode in its worker processes (a list of
+                devices as ``device`` does the same with a pool for this call only).
+            chunk_size: Texts per chunk handed to a pool worker (default: about a tenth of each worker's share).
             **kwargs: Extra arguments for the modules' ``forward`` (see ``get_model_kwargs``).
 
         Raises:
@@ -506,6 +509,7 @@ class SentenceTransformer(SentenceModelMixin, nn.Sequential):
             inputs = kwargs.pop("sentences")
         texts, single = as_text_batch(inputs, "encode")
         precision = "float32" if precision is None else precision
+        devices, device = (device, None) if isinstance(device, (list, tuple)) else (None, device)
         _check_options(prompt_name=prompt_name, prompt=prompt, show_progress_bar=show_progress_bar,
                        convert_to_numpy=convert_to_numpy, convert_to_tensor=convert_to_tensor,
                        normalize_embeddings=normalize_embeddings, device=device, batch_size=batch_size,
@@ -516,9 +520,6 @@ class SentenceTransformer(SentenceModelMixin, nn.Sequential):
             raise ValueError(f"output_value must be one of {list(OUTPUT_VALUES)}, got {output_value!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if pool is not None or isinstance(device, (list, tuple)):
-            raise NotImplementedError("encode(pool=...) / a list of devices: multi-process encoding is not part of "
-                                      "this headway release; encode in one process")
         accepted = self.get_model_kwargs()
         if unused := sorted(set(kwargs) - set(accepted)):
             name = type(self).__name__
@@ -542,13 +543,19 @@ class SentenceTransformer(SentenceModelMixin, nn.Sequential):
             self.to(device)
         # int8/uint8 buckets come from these very embeddings: a 1e-7 difference at a bucket edge would
         # flip a value, so compute them exactly as the reference does.
-        exact = exact_matmul() if precision in ("int8", "uint8") else contextlib.nullcontext()
-        with exact:
-            embeddings = self._embed(texts, prompt=prompt, batch_size=batch_size, progress=show_progress_bar,
-                                     output_value=output_value, to_cpu=convert_to_numpy,
-                                     normalize=normalize_embeddings, truncate_dim=truncate_dim,
-                                     preprocess_kwargs={"task": task, "processing_kwargs": processing_kwargs},
-                                     forward_kwargs={"task": task, **kwargs} if task is not None else kwargs)
+        exact = precision in ("int8", "uint8")
+        options = {"prompt": prompt, "batch_size": batch_size, "output_value": output_value,
+                   "normalize": normalize_embeddings, "truncate_dim": truncate_dim,
+                   "preprocess_kwargs": {"task": task, "processing_kwargs": processing_kwargs},
+                   "forward_kwargs": {"task": task, **kwargs} if task is not None else kwargs}
+        if pool is not None or devices is not None:
+            from headway.sentence.multi_process import encode_with_pool
+
+            embeddings = encode_with_pool(self, texts, pool=pool, devices=devices, chunk_size=chunk_size,
+                                          progress=show_progress_bar, exact=exact, embed_kwargs=options)
+        else:
+            with exact_matmul() if exact else contextlib.nullcontext():
+                embeddings = self._embed(texts, progress=show_progress_bar, to_cpu=convert_to_numpy, **options)
         if len(embeddings) and precision != "float32":
             embeddings = util.quantize_embeddings(embeddings, precision=precision)
         if convert_to_tensor:
@@ -617,6 +624,35 @@ class SentenceTransformer(SentenceModelMixin, nn.Sequential):
         if prompt_name is None and prompt is None:
             prompt_name = next((n for n in ("document", "passage", "corpus") if n in self.prompts), None)
         return self.encode(inputs=inputs, prompt_name=prompt_name, prompt=prompt, task="document", **kwargs)
+
+    # -- several processes (headway.sentence.multi_process) -------------------------------------------
+    def start_multi_process_pool(self, target_devices: list[str] | None = None) -> dict[str, Any]:
+        """Worker processes for ``encode(pool=...)``, one per device (None: every GPU, else 4 CPU workers).
+
+        The model moves to the CPU and its weights into shared memory, which CPU workers use in place.
+        """
+        from headway.sentence.multi_process import start_multi_process_pool
+
+        return start_multi_process_pool(self, target_devices)
+
+    @staticmethod
+    def stop_multi_process_pool(pool: dict[str, Any]) -> None:
+        """Terminate the workers of a pool from ``start_multi_process_pool`` and close its queues."""
+        from headway.sentence.multi_process import stop_multi_process_pool
+
+        stop_multi_process_pool(pool)
+
+    def encode_multi_process(self, sentences: list[str], pool: dict[str, Any], prompt_name: str | None = None,
+                             prompt: str | None = None, batch_size: int = 32, chunk_size: int | None = None,
+                             show_progress_bar: bool | None = None, precision: str = "float32",
+                             normalize_embeddings: bool = False, truncate_dim: int | None = None) -> np.ndarray:
+        """Deprecated: ``encode(sentences, pool=pool, ...)`` does the same."""
+        warnings.warn("encode_multi_process is deprecated: call encode(..., pool=pool) with the same arguments",
+                      DeprecationWarning, stacklevel=2)
+        return self.encode(sentences, prompt_name=prompt_name, prompt=prompt, batch_size=batch_size,
+                           show_progress_bar=show_progress_bar, precision=precision, convert_to_numpy=True,
+                           convert_to_tensor=False, normalize_embeddings=normalize_embeddings,
+                           truncate_dim=truncate_dim, pool=pool, chunk_size=chunk_size)
 
     # -- saving ---------------------------------------------------------------------------------------
     def fit(self, train_objectives: Any, **kwargs: Any) -> None:
