@@ -136,20 +136,44 @@ def test_too_many_layers_refused_before_building(tmp_path, family):
     config_class, tiny = FAMILIES[family]
     layers = "n_layer" if family == "gpt2" else "num_hidden_layers"
     config = config_class(**{**tiny, layers: 10**7})  # returns: a config alone is cheap
-    with pytest.raises(ValueError, match=r"describes a model of about .* more than the .* GiB of memory"):
+    message = rf"asks for {layers}=10000000 layers; headway builds at most 4096 per stack"
+    with pytest.raises(ValueError, match=message):
         headway.AutoModel.from_config(config)
     model_class = type(headway.AutoModel.from_config(config_class(**tiny)))
-    with pytest.raises(ValueError, match="num_hidden_layers=10000000"):
+    with pytest.raises(ValueError, match=message):
         model_class(config)
     headway.AutoModel.from_config(config_class(**tiny)).save_pretrained(tmp_path)
-    with pytest.raises(ValueError, match="num_hidden_layers=10000000"):
+    beyond = rf"asks for {layers}=10000000 layers, but the weights in model.safetensors of .* hold \d"
+    with pytest.raises(ValueError, match=beyond):
         headway.AutoModel.from_pretrained(tmp_path, num_hidden_layers=10**7)
     data = json.loads((tmp_path / "config.json").read_text())
     data[layers] = 10**7
     data.pop("layer_types", None)
     (tmp_path / "config.json").write_text(json.dumps(data))
-    with pytest.raises(ValueError, match="more than the .* GiB of memory"):
+    with pytest.raises(ValueError, match=beyond):
         headway.AutoModel.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_too_big_for_memory_names_what_makes_it_big(tmp_path, family):
+    config_class, tiny = FAMILIES[family]
+    inner = "n_inner" if family == "gpt2" else "intermediate_size"
+    config = config_class(**{**tiny, inner: 10**12})
+    message = rf"more than the .* GiB of memory this machine has; 100% of them are the layers \(.*{inner}=10"
+    with pytest.raises(ValueError, match=message + "00000000000"):
+        headway.AutoModel.from_config(config)
+
+
+def test_deep_models_still_build_and_load(tmp_path):
+    """200 layers (deeper than any published checkpoint) build; a checkpoint loads with up to 64 layers
+    more than its weights hold (newly initialised, as the reference does), not 65."""
+    deep = headway.BertConfig(**{**TINY_BERT, "hidden_size": 8, "num_attention_heads": 1,
+                                 "num_hidden_layers": 200})
+    assert len(headway.AutoModel.from_config(deep).encoder.layer) == 200
+    headway.AutoModel.from_config(headway.BertConfig(**TINY_BERT)).save_pretrained(tmp_path)
+    assert len(headway.AutoModel.from_pretrained(tmp_path, num_hidden_layers=66).encoder.layer) == 66
+    with pytest.raises(ValueError, match="asks for num_hidden_layers=67 layers, but the weights .* hold 2"):
+        headway.AutoModel.from_pretrained(tmp_path, num_hidden_layers=67)
 
 
 def test_huge_num_labels_refused(tmp_path):

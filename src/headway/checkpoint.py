@@ -59,6 +59,11 @@ class LazyStateDict(Mapping):
     def __len__(self) -> int:
         return len(self._files)
 
+    @property
+    def files(self) -> dict[str, Path]:
+        """Tensor name -> the file holding it."""
+        return dict(self._files)
+
     def close(self) -> None:
         self._handles.clear()
 

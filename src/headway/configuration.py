@@ -77,6 +77,14 @@ _POSITIVE_INT_FIELDS = (
 _NON_NEGATIVE_INT_FIELDS = ("type_vocab_size",)
 _EPSILON_FIELDS = ("layer_norm_eps", "rms_norm_eps", "layer_norm_epsilon", "norm_eps")
 _DROPOUT_SUFFIXES = ("dropout", "dropout_prob", "pdrop")
+# Refused here only when of the wrong kind (the reference's config classes refuse the same); an unknown
+# activation name, or an initializer range that cannot be drawn from, fails when a model is built or
+# initialised (headway.model_checks), as the reference reads such configs but cannot build them.
+_ACTIVATION_FIELDS = (
+    "hidden_act", "activation_function", "hidden_activation", "activation", "pooler_hidden_act",
+)
+_INIT_FIELDS = ("initializer_range", "init_std", "initializer_factor")
+_ROPE_FIELDS = ("rope_parameters", "rope_scaling")
 # num_labels above this is refused before its id2label names are made (10**9 of them would not fit).
 MAX_NUM_LABELS = 1 << 20
 
@@ -104,6 +112,17 @@ def _check_fields(config: PretrainedConfig) -> None:
             raise ValueError(f"{name} must be a positive finite number, got {value!r}")
         if name.endswith(_DROPOUT_SUFFIXES) and not (_is_real(value) and 0 <= value <= 1):
             raise ValueError(f"{name} must be a probability between 0 and 1, got {value!r}")
+        if name in _ACTIVATION_FIELDS and not (isinstance(value, str) or callable(value)):
+            raise ValueError(f"{name} must be the name of an activation (a string), got {value!r:.80}")
+        if name in _INIT_FIELDS and not _is_real(value):
+            raise ValueError(
+                f"{name} must be a number (the standard deviation of initial weights), got {value!r:.80}"
+            )
+        if name in _ROPE_FIELDS and value is not None and not isinstance(value, dict):
+            raise ValueError(
+                f"{name} must be an object of rotary parameters (rope_type, rope_theta...) or null, "
+                f"got {value!r:.80}"
+            )
     vocab_size = getattr(config, "vocab_size", None)
     for name in defaults:
         if name.endswith("_token_id"):

@@ -168,13 +168,22 @@ class Checkpoint:
 
         Raises:
             ValueError: ``name`` is not a relative path inside the checkpoint folder (absolute, holds
-                ``..``, or resolves, symlinks followed, outside it).
+                ``..``, or resolves, symlinks followed, outside it), or not a name the file system can
+                look up (too long).
             FileNotFoundError: ``required`` and the file is absent.
         """
         if not isinstance(name, str) or _is_unsafe_name(name):
             raise ValueError(self._outside_message(name, named_in))
-        path = self.require(name) if required else self.get(name)
-        if path is not None and not _is_inside(path, self._base_of(path, name)):
+        try:
+            path = self.require(name) if required else self.get(name)
+            inside = path is None or _is_inside(path, self._base_of(path, name))
+        except OSError as err:  # a name the file system cannot look up (too long, an invalid byte...)
+            if isinstance(err, FileNotFoundError):
+                raise
+            raise ValueError(
+                f"{named_in} names {name!r:.100}, which is not a usable file name: {err.strerror}"
+            ) from None
+        if not inside:
             raise ValueError(self._outside_message(name, named_in))
         return path
 
@@ -184,7 +193,13 @@ class Checkpoint:
             raise ValueError(self._outside_message(name, named_in))
         for folder in self.folders:
             path = folder / self.subfolder / name
-            if path.exists() and not _is_inside(path, folder):
+            try:
+                outside = path.exists() and not _is_inside(path, folder)
+            except OSError as err:  # too long for the file system
+                raise ValueError(
+                    f"{named_in} names {name!r:.100}, which is not a usable folder name: {err.strerror}"
+                ) from None
+            if outside:
                 raise ValueError(self._outside_message(name, named_in))
 
     def _base_of(self, path: Path, name: str) -> Path:

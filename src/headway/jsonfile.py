@@ -3,8 +3,9 @@
 ``config.json``, ``generation_config.json``, the tokenizer files, the sentence-transformers files, shard
 indexes and safetensors headers all go through ``read_json`` (or ``parse_json`` for bytes already in
 hand), so a broken file always gives the same kind of answer: a ValueError naming the file and what is
-wrong with it (not UTF-8, invalid JSON with its line and column, nested too deep, or the wrong kind of
-value at the top). Files are read once at load, so the checks stay off the hot path; the depth walk
+wrong with it (not UTF-8, invalid JSON with its line and column, nested too deep, an integer of thousands
+of digits, or the wrong kind of value at the top). Files are read once at load, so the checks stay off the
+hot path; the depth walk
 only runs on files with enough brackets to be deep at all.
 """
 
@@ -62,7 +63,8 @@ def parse_json(
 
     Raises:
         ValueError: The bytes are not UTF-8, the text is not JSON (line and column given), the value nests
-            deeper than ``MAX_DEPTH``, or the top-level value is not of the ``expect`` type.
+            deeper than ``MAX_DEPTH``, holds an integer longer than Python reads (4,300 digits), or the
+            top-level value is not of the ``expect`` type.
     """
     where = f"{what} {str(source)!r}"
     if isinstance(data, (bytes, bytearray)):
@@ -81,6 +83,8 @@ def parse_json(
         ) from None
     except RecursionError:
         raise ValueError(f"{where} nests deeper than {MAX_DEPTH} levels of arrays and objects") from None
+    except ValueError as err:  # Python's int parser: a number past sys.get_int_max_str_digits() digits
+        raise ValueError(f"{where} holds a number too long to read: {err}") from None
     # A value with fewer brackets than the limit cannot exceed it: the walk is skipped for almost every file.
     if max_depth is not None and data.count("[") + data.count("{") > max_depth and _too_deep(value, max_depth):
         raise ValueError(f"{where} nests deeper than {max_depth} levels of arrays and objects")

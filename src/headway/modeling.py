@@ -21,6 +21,13 @@ from torch import nn
 from typing_extensions import Self
 
 from headway.configuration import PretrainedConfig
+from headway.model_checks import (
+    check_buildable,
+    check_initializer_range,
+    check_layers_against_weights,
+    check_model_fits,
+    estimated_parameter_count,  # noqa: F401 - imported from here too
+)
 from headway.nn.layers import Embedding
 from headway.outputs import ModelOutput
 
@@ -34,57 +41,6 @@ M = TypeVar("M", bound="PreTrainedModel")
 
 # from_pretrained keywords accepted for compatibility that change nothing here.
 _IGNORED_LOAD_KWARGS = ("low_cpu_mem_usage", "attn_implementation", "_fast_init", "offload_folder", "variant")
-
-def estimated_parameter_count(config: PretrainedConfig) -> int:
-    """About how many parameters a model of ``config`` has, from its sizes alone (nothing is built).
-
-    Embeddings (tokens, token types, and learned positions where the family has no rotary ones), per
-    layer four hidden x hidden attention projections and two hidden x intermediate feed-forward ones,
-    an untied output embedding and a classifier. It stays under the true count for the families here
-    (grouped key/value heads are offset by the third matrix of gated feed-forwards), so a model it refuses
-    really does not fit.
-    """
-    hidden = getattr(config, "hidden_size", 0) or 0
-    layers = getattr(config, "num_hidden_layers", 0) or 0
-    vocab = getattr(config, "vocab_size", 0) or 0
-    inner = next(
-        (v for v in (getattr(config, k, None) for k in ("intermediate_size", "n_inner", "hidden_dim")) if v),
-        4 * hidden,
-    )
-    rows = vocab + (getattr(config, "type_vocab_size", 0) or 0)
-    if getattr(config, "rope_parameters", None) is None:
-        rows += getattr(config, "max_position_embeddings", 0) or 0
-    if not getattr(config, "tie_word_embeddings", True):
-        rows += vocab
-    return rows * hidden + layers * (4 * hidden * hidden + 2 * hidden * inner) + config.num_labels * hidden
-
-
-def _machine_memory() -> int:
-    """Bytes of memory on this machine (0 where unknown)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 0
-
-
-def check_model_fits(config: PretrainedConfig) -> None:
-    """Refuse, before anything is built, a config whose parameters alone (at 2 bytes each, the smallest
-    dtype headway loads) exceed this machine's memory and its GPUs' together: a size such as
-    ``num_hidden_layers=10**7`` would otherwise hang building layers or fail deep inside an allocation."""
-    needed = 2 * estimated_parameter_count(config)
-    available = _machine_memory()
-    if available == 0 or needed <= available:
-        return
-    if torch.cuda.is_available():  # queried only for a model larger than the machine's memory
-        available += sum(torch.cuda.get_device_properties(i).total_memory for i in range(torch.cuda.device_count()))
-    if needed > available:
-        raise ValueError(
-            f"{type(config).__name__} describes a model of about {needed / 2:.3g} parameters "
-            f"(hidden_size={config.hidden_size}, num_hidden_layers={config.num_hidden_layers}, "
-            f"vocab_size={getattr(config, 'vocab_size', None)}, num_labels={config.num_labels}), at least "
-            f"{needed / 2**30:.3g} GiB, more than the {available / 2**30:.3g} GiB of memory this machine has"
-        )
-
 
 _DTYPES = {
     "float32": torch.float32,
@@ -150,6 +106,7 @@ class PreTrainedModel(nn.Module):
                 f"{type(self).__name__} expects a {self.config_class.__name__}, got {type(config).__name__}"
             )
         check_model_fits(config)
+        check_buildable(config)
         super().__init__()
         self.config = config
         # A plain attribute, as in the reference: peft reads it from the instance's __dict__ to record the
@@ -178,6 +135,7 @@ class PreTrainedModel(nn.Module):
 
     def init_weights(self) -> None:
         if next(self.parameters(), torch.empty(0)).device.type != "meta":
+            check_initializer_range(self.config)
             self.apply(self._init_weights)
         self.tie_weights()
 
@@ -383,6 +341,7 @@ class PreTrainedModel(nn.Module):
             weights = checkpoint.state_dict(_choose_dtype(dtype if dtype is not None else torch_dtype, config, {}))
         else:
             weights = load_state_dict(checkpoint, use_safetensors=use_safetensors)
+        check_layers_against_weights(config, weights.keys(), _weights_source(checkpoint, weights))
         target_dtype = _choose_dtype(dtype if dtype is not None else torch_dtype, config, weights)
         target_device = torch.device(_choose_device(device if device is not None else device_map))
 
@@ -458,11 +417,16 @@ class PreTrainedModel(nn.Module):
 
         # Materialise and initialise only the modules that own something the checkpoint lacks
         # (or non-persistent buffers, which modules rebuild in ``reset_buffers``).
+        initialising = False
         for prefix, module in modules:
             dot = f"{prefix}." if prefix else ""
             own = [*module._parameters.items(), *module._buffers.items()]
             if all(dot + k in loaded for k, t in own if t is not None and t.is_meta):
                 continue
+            drawn = [k for k, t in own if t is not None and t.is_meta and dot + k not in loaded]
+            if drawn and not initialising:
+                check_initializer_range(self.config)  # once, before the first weight is drawn
+                initialising = True
             module.to_empty(device=device, recurse=False)
             self._init_weights(module)
             if hasattr(module, "reset_buffers"):
@@ -606,6 +570,13 @@ class PreTrainedModel(nn.Module):
                 out[name] = tensor.clone()
             storages.add(ptr)
         return {k: out[k] for k in full if k in out}
+
+
+def _weights_source(checkpoint: Any, weights: Mapping[str, torch.Tensor]) -> str:
+    """The weight files of a checkpoint, for messages: ``'model.safetensors' of 'org/model'``."""
+    files = sorted({p.name for p in getattr(weights, "files", {}).values()})
+    named = ", ".join(files[:2]) + (f" and {len(files) - 2} more" if len(files) > 2 else "")
+    return f"{named or 'the weights'} of {checkpoint.name!r}"
 
 
 def _choose_dtype(dtype: Any, config: PretrainedConfig, weights: Mapping[str, torch.Tensor]) -> torch.dtype:

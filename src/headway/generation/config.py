@@ -343,9 +343,12 @@ class GenerationConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise bad(name, "an int")
-        if self.max_new_tokens is not None and self.max_new_tokens <= 0:
+        # Token counts: ints (a bool counts as 0 / 1, as in the reference); a float would end generation one
+        # token early in the reference (max_new_tokens=2.0 gives one token), a string fails deep in torch.
+        max_new, min_new = self.max_new_tokens, self.min_new_tokens
+        if max_new is not None and not (isinstance(max_new, int) and max_new > 0):
             raise bad("max_new_tokens", "a positive int (or None)")
-        if self.min_new_tokens is not None and self.min_new_tokens < 0:
+        if min_new is not None and not (isinstance(min_new, int) and min_new >= 0):
             raise bad("min_new_tokens", "a non-negative int (or None)")
         if self.min_length < 0:
             raise bad("min_length", "a non-negative int")

@@ -241,6 +241,7 @@ class MultipleChoice(_SentenceHead):
 
     def _run(self, *, labels: Tensor | None = None, **inputs: Any) -> MultipleChoiceModelOutput:
         """Logits (B, choices) and, with ``labels`` (the right choice per row), the cross-entropy loss."""
+        _check_choice_shapes(type(self).__name__, inputs)
         first = inputs.get("input_ids")
         num_choices = (first if first is not None else inputs["inputs_embeds"]).shape[1]
         flat = {k: v.flatten(0, 1) if isinstance(v, Tensor) else v for k, v in inputs.items()}  # (B * choices, T...)
@@ -249,6 +250,21 @@ class MultipleChoice(_SentenceHead):
         logits = scores.view(-1, num_choices)  # (B, choices)
         loss = F.cross_entropy(logits, labels) if labels is not None else None
         return MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+def _check_choice_shapes(head: str, inputs: dict[str, Any]) -> None:
+    """Multiple-choice ids are (B, choices, T) and embeddings (B, choices, T, hidden). A (B, T) batch would
+    otherwise be flattened into one long sequence and fail in the bare model, with a message about a shape
+    the caller never passed. (The other inputs are flattened the same way and checked by the bare model.)"""
+    main = "input_ids" if inputs.get("input_ids") is not None else "inputs_embeds"
+    value = inputs.get(main)
+    layout = "(batch, num_choices, seq_len" + (")" if main == "input_ids" else ", hidden_size)")
+    if not isinstance(value, Tensor) or value.dim() != layout.count(",") + 1:
+        got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+        raise ValueError(
+            f"{head} takes {main} of shape {layout}, one row of choices per example; got {got}. For one "
+            f"example whose choices are the rows of a 2-D batch, pass {main}[None]"
+        )
 
 
 class TokenClassification(TaskHead):

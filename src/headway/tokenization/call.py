@@ -345,7 +345,14 @@ class EncodingMixin:
                     + f". Backend said: {err}"
                 ) from err
             except Exception as err:  # the Rust backend raises plain Exceptions
-                raise ValueError(f"tokenization failed: {err}") from err
+                hint = ""
+                if "Missing [UNK]" in str(err):  # WordPiece met a word it cannot split, with no unknown token
+                    hint = (
+                        f". The vocabulary of {self.name_or_path!r} (its vocab.txt or tokenizer.json) has no "
+                        f"entry for the unknown token {str(self.unk_token)!r}, which text outside the "
+                        "vocabulary needs: add that line to vocab.txt"
+                    )
+                raise ValueError(f"tokenization failed: {err}{hint}") from err
             except BaseException as err:  # a Rust panic (pyo3 PanicException derives from BaseException)
                 if type(err).__name__ != "PanicException":
                     raise

@@ -166,6 +166,21 @@ def _deberta_unk_id(pieces: list[tuple[str, float]], kwargs: dict[str, Any], def
     return int(default)
 
 
+def _flag(
+    kwargs: dict[str, Any], name: str, default: bool | None, *, none_allowed: bool = False
+) -> bool | None:
+    """A true/false tokenizer setting handed to the tokenizers library, which refuses anything else with a
+    message naming neither the setting nor its file (the reference fails there too)."""
+    value = kwargs.get(name, default)
+    if isinstance(value, bool) or (value is None and none_allowed):
+        return value
+    allowed = "true, false or null" if none_allowed else "true or false"
+    raise ValueError(
+        f"the tokenizer setting {name} (from tokenizer_config.json or a keyword argument) must be {allowed}, "
+        f"got {value!r:.80}"
+    )
+
+
 def set_family_pipeline(
     family: str, backend: BackendTokenizer, kwargs: dict[str, Any], charsmap: str | bytes | None = None
 ) -> None:
@@ -173,9 +188,9 @@ def set_family_pipeline(
     if family in ("bert", "distilbert", "mpnet"):
         backend.normalizer = normalizers.BertNormalizer(
             clean_text=True,
-            handle_chinese_chars=kwargs.get("tokenize_chinese_chars", True),
-            strip_accents=kwargs.get("strip_accents"),
-            lowercase=kwargs.get("do_lower_case", True),
+            handle_chinese_chars=_flag(kwargs, "tokenize_chinese_chars", True),
+            strip_accents=_flag(kwargs, "strip_accents", None, none_allowed=True),
+            lowercase=_flag(kwargs, "do_lower_case", True),
         )
         backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         backend.decoder = decoders.WordPiece(prefix="##")
@@ -290,8 +305,16 @@ def backend_from_vocab_files(files: dict[str, Path], family: str, kwargs: dict[s
         kwargs: Tokenizer keyword arguments; SentencePiece loading adds its special tokens to them.
     """
     if "vocab.txt" in files and family in ("bert", "distilbert", "mpnet"):
-        vocab = WordPiece.read_file(str(files["vocab.txt"]))
-        backend = BackendTokenizer(WordPiece(vocab, unk_token=str(kwargs.get("unk_token"))))
+        vocab = _read_wordpiece_vocab(files["vocab.txt"])
+        unk = str(kwargs.get("unk_token"))
+        if unk not in vocab:  # the reference loads it too; text it cannot split then fails (see call.py)
+            logger.warning(
+                "vocab.txt %r has no line %r (the unknown token): text with a word it cannot split into its "
+                "pieces will fail to tokenize",
+                str(files["vocab.txt"]),
+                unk,
+            )
+        backend = BackendTokenizer(WordPiece(vocab, unk_token=unk))
         set_family_pipeline(family, backend, kwargs)
         return backend
     if "vocab.json" in files and family in ("gpt2", "roberta"):
@@ -304,6 +327,21 @@ def backend_from_vocab_files(files: dict[str, Path], family: str, kwargs: dict[s
     if "spm" in files and family in ("llama", "deberta_v2", "generic"):
         return _backend_from_sentencepiece(files["spm"], family, kwargs)
     raise ValueError(f"cannot build a {FAMILIES[family].class_name} from {sorted(files)}")
+
+
+def _read_wordpiece_vocab(path: Path) -> dict[str, int]:
+    """vocab.txt: one token per line, the line number its id (as the tokenizers library reads it), after
+    checking that the file is UTF-8 (the library's own error names neither the file nor the place)."""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise ValueError(
+            f"vocab.txt {str(path)!r} is not UTF-8 text: byte 0x{raw[err.start]:02x} on line {line} cannot "
+            f"be decoded ({err.reason})"
+        ) from None
+    return WordPiece.read_file(str(path))
 
 
 def _byte_level_bpe(vocab: dict[str, int], merges: list[tuple[str, str]]) -> BPE:

@@ -76,8 +76,20 @@ def _check_special_tokens(data: dict[str, Any], path: Path, what: str) -> None:
             _check_token(token, path, field, what)
 
 
+# tokenizer_config.json fields whose wrong kind would fail later, naming neither the field nor the file (the
+# reference fails on them too): the kinds accepted are those the reference loads and runs with.
+_CONFIG_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "tokenizer_class": (str, type(None)),
+    "model_max_length": (int, float, type(None)),  # a float: Infinity (no limit) or 1e30, as Hub files say
+    "model_input_names": (list, str),  # a string is read letter by letter, as in the reference
+}
+
+
 def _read_tokenizer_config(path: Path) -> dict[str, Any]:
     data = read_json(path, what="tokenizer config")
+    for key, kinds in _CONFIG_FIELD_TYPES.items():
+        if key in data:
+            check_field(data[key], kinds, source=path, field=key, what="tokenizer config")
     _check_special_tokens(data, path, "tokenizer config")
     return data
 
@@ -176,7 +188,10 @@ class LoadingMixin:
                     model_json = read_json(model_config_path, what="config")
                     if model_json:
                         model_type = model_json.get("model_type")
-                        hub_class = hub_class or model_json.get("tokenizer_class")
+                        hub_class = hub_class or check_field(
+                            model_json.get("tokenizer_class"), (str, type(None)), source=model_config_path,
+                            field="tokenizer_class", what="config",
+                        )
             family = resolve_family(hub_class, model_type, tokenizer_json)
             if json_path is None and family == "generic":
                 family = cls._family_without_tokenizer_json(ckpt, hub_class)

@@ -129,7 +129,11 @@ class Tokenizer(
         self._init_special_tokens(kwargs)
 
         model_max_length = kwargs.pop("model_max_length", kwargs.pop("max_len", None))
-        self.model_max_length = int(model_max_length) if model_max_length is not None else VERY_LARGE_INTEGER
+        if model_max_length is None or (  # no limit, however spelled (Infinity, NaN or 1e300 in a JSON file)
+            isinstance(model_max_length, float) and not model_max_length < VERY_LARGE_INTEGER
+        ):
+            model_max_length = VERY_LARGE_INTEGER
+        self.model_max_length = int(model_max_length)
         self.padding_side = kwargs.pop("padding_side", spec.padding_side)
         self.truncation_side = kwargs.pop("truncation_side", "right")
         self.model_input_names = list(kwargs.pop("model_input_names", spec.model_input_names))
