@@ -8,7 +8,6 @@ names.
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 import torch
@@ -24,6 +23,7 @@ from headway.models.roberta import ClassificationHeadOnFirstToken, RobertaLMHead
 from headway.nn.attention import attention
 from headway.nn.layers import Dropout, Embedding, LayerNorm
 from headway.nn.linear import Linear
+from headway.nn.relative_position import relative_position_bucket
 from headway.outputs import BaseModelOutputWithPooling, MaskedLMOutput
 
 Tensor = torch.Tensor
@@ -68,23 +68,6 @@ class MPNetConfig(PretrainedConfig):
                 f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
                 f"({self.num_attention_heads})"
             )
-
-
-def relative_position_bucket(relative_position: Tensor, num_buckets: int = _NUM_BUCKETS,
-                             max_distance: int = _MAX_DISTANCE) -> Tensor:
-    """Bucket of each key-minus-query offset: half the buckets per direction, exact for small
-    offsets, log-spaced up to ``max_distance``, and everything further in the last bucket."""
-    n = -relative_position
-    num_buckets //= 2
-    ret = (n < 0).long() * num_buckets  # keys before the query use the upper half
-    n = n.abs()
-    max_exact = num_buckets // 2
-    # Same float expression as the reference, so every bucket boundary falls on the same offset.
-    val_if_large = max_exact + (
-        torch.log(n.float() / max_exact) / math.log(max_distance / max_exact) * (num_buckets - max_exact)
-    ).long()
-    val_if_large = val_if_large.clamp(max=num_buckets - 1)
-    return ret + torch.where(n < max_exact, n, val_if_large)
 
 
 class MPNetEmbeddings(nn.Module):
@@ -182,7 +165,8 @@ class MPNetEncoder(BertEncoder):
     def position_bias(self, seq_len: int) -> Tensor:
         """The (1, heads, T, T) additive bias of each key offset from each query."""
         position = torch.arange(seq_len, device=self.relative_attention_bias.weight.device)
-        bucket = relative_position_bucket(position[None, :] - position[:, None])  # (T, T): key - query
+        offsets = position[None, :] - position[:, None]  # (T, T): key - query
+        bucket = relative_position_bucket(offsets, _NUM_BUCKETS, _MAX_DISTANCE)
         return self.relative_attention_bias(bucket).permute(2, 0, 1)[None]  # (T, T, heads) -> (1, heads, T, T)
 
     def forward(

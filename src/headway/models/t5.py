@@ -36,13 +36,13 @@ from headway.models.encoder import (
 )
 from headway.models.heads import QuestionAnswering, SequenceClassification, TokenClassification, keep_last
 from headway.models.llama import LlamaRMSNorm
-from headway.models.mpnet import relative_position_bucket
 from headway.models.roberta import RobertaClassificationHead
 from headway.models.seq2seq import as_encoder_output, seq2seq_output, shift_tokens_right
 from headway.nn.activations import ACT2FN, get_activation
 from headway.nn.attention import attention, padding_mask
 from headway.nn.layers import Dropout, Embedding
 from headway.nn.linear import Linear
+from headway.nn.relative_position import relative_position_bucket
 from headway.outputs import (
     BaseModelOutput,
     BaseModelOutputWithPastAndCrossAttentions,
