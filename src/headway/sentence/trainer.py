@@ -57,6 +57,7 @@ from headway.sentence.training_args import SentenceTransformerTrainingArguments
 from headway.training import distributed as D
 from headway.training.checkpointing import TRAINING_ARGS_NAME
 from headway.training.trainer import Trainer
+from headway.training.utils import batch_rows
 
 logger = logging.getLogger(__name__)
 
@@ -440,6 +441,20 @@ class SentenceTransformerTrainer(Trainer):
         super()._run_epoch(
             model, loader, epoch, skip, steps_in_epoch, updates_per_epoch, ignore_keys, restore_rng_from
         )
+
+    def _example_indices(self, batch: Any, micro_batch: int) -> torch.Tensor | None:
+        """The rows' indices in this step's global batch (keyed dropout), or None when it is off.
+
+        Processes here share out whole batches (``ShardedBatchSampler``: batch ``i`` to process
+        ``i % world_size``), not the examples of one batch as the base Trainer's sampler does: micro-batch
+        ``m`` of process ``r`` is batch ``m * world_size + r`` of the step, the one a single process
+        accumulating ``world_size`` times as many batches runs as its micro-batch ``m * world_size + r``.
+        """
+        rows = batch_rows(batch) if getattr(self, "_keyed_dropout", False) else None
+        if rows is None:
+            return None
+        position = micro_batch * D.world_size() + D.rank()  # the batch's place among the step's batches
+        return position * self.args.train_batch_size + torch.arange(rows)
 
     # -- the loss ----------------------------------------------------------------------------------------------
     def compute_loss(
