@@ -75,7 +75,7 @@ def test_vocab_txt_without_unk_loads_and_names_the_file_when_needed(tokenizer_fo
         (
             "model_input_names",
             5,
-            "tokenizer_config.json': model_input_names must be an array or a string, got a",
+            "tokenizer_config.json': model_input_names must be an array or a string or an object, got a",
         ),
     ],
 )

@@ -81,7 +81,8 @@ def _check_special_tokens(data: dict[str, Any], path: Path, what: str) -> None:
 _CONFIG_FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "tokenizer_class": (str, type(None)),
     "model_max_length": (int, float, type(None)),  # a float: Infinity (no limit) or 1e30, as Hub files say
-    "model_input_names": (list, str),  # a string is read letter by letter, as in the reference
+    # A string is read letter by letter and an object by its keys, as in the reference (which loads both).
+    "model_input_names": (list, str, dict),
 }
 
 
