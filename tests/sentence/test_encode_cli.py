@@ -77,6 +77,12 @@ def test_one_chunk_is_bit_identical(model_path, model, inputs, tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "embeddings.npy"), model.encode(TEXTS))
 
 
+def test_empty_input(model_path, tmp_path):
+    (tmp_path / "empty.txt").write_bytes(b"")
+    assert _encode(model_path, tmp_path / "empty.txt", tmp_path / "out") == 0
+    assert np.load(tmp_path / "out" / "embeddings.npy").shape == (0, 32)
+
+
 def test_options(model_path, model, inputs, tmp_path):
     options = ["--normalize", "--prompt", "query: ", "--chunk-rows", "7"]
     assert _encode(model_path, inputs["text"], tmp_path / "f", *options) == 0

@@ -176,6 +176,8 @@ def test_bad_arguments(model, pool):
         model.start_multi_process_pool([])
     with pytest.raises(ValueError, match="unknown target device 'gpu7'"):
         model.start_multi_process_pool(["gpu7"])
+    with pytest.raises(ValueError, match="target device 'cuda:99': this machine has"):
+        model.start_multi_process_pool(["cpu", "cuda:99"])
     with pytest.raises(TypeError, match="list of devices"):
         model.start_multi_process_pool("cpu")
 

@@ -11,7 +11,8 @@ chunk at a time (never the whole corpus), encodes it with ``SentenceTransformer.
 float embeddings to ``DIR/chunks/chunk-<i>.npy`` atomically (temporary name, fsync, rename). At the end,
 after a barrier, rank 0 copies the chunks in input order into ``DIR/embeddings.npy`` (a memory-mapped
 ``.npy``, one chunk in memory at a time; ``precision`` applied there, int8 / uint8 ranges taken from all
-the embeddings as ``encode`` does), marks ``DIR/manifest.json`` complete and removes the chunks.
+the embeddings as ``encode`` does), marks ``DIR/manifest.json`` complete and removes the chunks. With
+several machines, DIR must be on a filesystem every rank sees.
 
 Resuming: a run writes ``manifest.json`` before any chunk, naming the model, the input (path, size,
 modification time), the options and the chunk size. A later run into the same folder checks it: a
@@ -32,7 +33,6 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -62,6 +62,7 @@ GROUP_TIMEOUT = timedelta(hours=6)
 CRASH_AFTER_ENV = "HEADWAY_ENCODE_CRASH_AFTER_CHUNKS"
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines", ".json")
 _KEYS = ("format", "model", "input", "options", "chunk_rows")  # what a resumed run must share
+_PLAN_ERRORS = (ValueError, TypeError, OSError, ImportError)  # found by rank 0 before any encoding
 
 
 @dataclass
@@ -106,9 +107,9 @@ def _fingerprint(path: Path) -> dict[str, Any]:
     return {"path": str(path), "size": size, "mtime_ns": mtime}
 
 
-def _line_text(line: bytes, number: int, path: Path, kind: str, field: str) -> str:
-    """The text of line ``number`` (1-based) of a text or JSON lines file; a ValueError naming what is wrong."""
-    where = f"line {number} of {str(path)!r}"
+def _line_text(line: bytes, where: str, kind: str, field: str) -> str:
+    """The text of one line of a text or JSON lines file (``where``: "line 3 of 'a.jsonl'"); a ValueError
+    naming what is wrong."""
     try:
         decoded = line.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -132,15 +133,6 @@ def _line_text(line: bytes, number: int, path: Path, kind: str, field: str) -> s
     return record[field]
 
 
-def _lines(path: Path, kind: str) -> Iterator[tuple[int, bytes]]:
-    """``(line number, line)`` of the rows of a text / JSON lines file (blank JSON lines skipped)."""
-    with open(path, "rb") as f:
-        for number, line in enumerate(f, 1):
-            if kind == "jsonl" and not line.strip():
-                continue
-            yield number, line
-
-
 def _index_lines(path: Path, kind: str, field: str, chunk_rows: int) -> tuple[int, list[int]]:
     """One streaming pass: the number of rows and the byte offset where each chunk starts; every row is
     decoded once here so that a bad line is reported before any encoding starts."""
@@ -160,7 +152,7 @@ def _index_lines(path: Path, kind: str, field: str, chunk_rows: int) -> tuple[in
                 continue
             if rows % chunk_rows == 0:
                 offsets.append(offset)
-            _line_text(line, number, path, kind, field)
+            _line_text(line, f"line {number} of {str(path)!r}", kind, field)
             rows += 1
             offset += len(line)
     return rows, offsets
@@ -195,7 +187,8 @@ class _Source:
             for line in f:
                 if self.kind == "jsonl" and not line.strip():
                     continue
-                texts.append(_line_text(line, start + len(texts) + 1, self.path, self.kind, self.field))
+                where = f"row {start + len(texts)} of {str(self.path)!r}"
+                texts.append(_line_text(line, where, self.kind, self.field))
                 if len(texts) == self.chunk_rows:
                     break
         return texts
@@ -314,7 +307,8 @@ def _plan(
         manifest = {**expected, "rows": rows, "chunks": chunks, "complete": False}
         atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     (folder / CHUNKS).mkdir(exist_ok=True)
-    remove_stale_temporaries(folder / CHUNKS)
+    for where in (folder, folder / CHUNKS):  # what killed runs of this machine left half written
+        remove_stale_temporaries(where)
     reused = sum(_chunk_done(_chunk_path(folder, i), _chunk_rows(i, rows, chunk_rows)) for i in range(chunks))
     return {"rows": rows, "chunks": chunks, "offsets": offsets, "reused": reused}
 
@@ -361,8 +355,34 @@ def _merge(
 
 
 # -- the run -------------------------------------------------------------------------------------------
-def _join_group(device: str) -> tuple[int, int]:
-    """Join torchrun's process group (gloo) when WORLD_SIZE > 1; ``(rank, world size)``."""
+def _encode_share(
+    encoder: Any, source: _Source, folder: Path, rows: int, *, exact: bool, options: dict[str, Any], bar: tqdm
+) -> None:
+    """Encode and write this rank's chunks (``i % world_size == rank``) that are not on disk yet."""
+    rank, world, chunk_rows = distributed.rank(), distributed.world_size(), source.chunk_rows
+    crash_after = int(os.environ.get(CRASH_AFTER_ENV, "0"))
+    if rank == 0:
+        bar.update(_progress_rows(folder, rows, chunk_rows))
+    shown, written = time.monotonic(), 0
+    for index in range(rank, math.ceil(rows / chunk_rows), world):
+        path = _chunk_path(folder, index)
+        if _chunk_done(path, _chunk_rows(index, rows, chunk_rows)):
+            continue
+        # int8/uint8: encode() computes the embeddings its ranges come from exactly; the same here
+        with exact_matmul() if exact else contextlib.nullcontext():
+            embeddings = encoder.encode(source.chunk(index), show_progress_bar=False, **options)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.save(f, embeddings)
+        written += 1
+        if written == crash_after:
+            os._exit(17)  # the test hook: end as a killed process would, nothing cleaned up
+        if rank == 0 and time.monotonic() - shown > 1.0:
+            bar.update(_progress_rows(folder, rows, chunk_rows) - bar.n)
+            shown = time.monotonic()
+
+
+def _join_group(device: str) -> int:
+    """Join torchrun's process group (gloo) when WORLD_SIZE > 1; this process's rank."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:
         args = SimpleNamespace(
@@ -372,7 +392,7 @@ def _join_group(device: str) -> tuple[int, int]:
             ddp_timeout=GROUP_TIMEOUT.total_seconds(),
         )
         distributed.init_distributed(args)
-    return distributed.rank(), distributed.world_size()
+    return distributed.rank()
 
 
 def _default_device() -> str:
@@ -435,7 +455,7 @@ def encode_corpus(
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"output {str(folder)!r} is a file, expected a folder")
     device = device or _default_device()
-    rank, world = _join_group(device)
+    rank = _join_group(device)
     encoder = SentenceTransformer(model, device=device)
     resolved_prompt = encoder._resolve_prompt(prompt, prompt_name)  # an unknown prompt name fails here
     model_id = str(Path(model).absolute()) if Path(model).is_dir() else os.fspath(model)
@@ -457,7 +477,7 @@ def encode_corpus(
     if rank == 0:
         try:
             plan = _plan(folder, expected, source_path, kind, text_field, chunk_rows)
-        except (ValueError, TypeError, OSError) as err:
+        except _PLAN_ERRORS as err:  # sent to every rank, which all raise it
             plan = err
     plan = distributed.broadcast_object(plan if rank == 0 else None)
     if isinstance(plan, BaseException):
@@ -469,42 +489,19 @@ def encode_corpus(
             folder / OUTPUT, tuple(done["shape"]), done["dtype"], done["chunks"], done["chunks"]
         )
     rows, chunks = plan["rows"], plan["chunks"]
-    source = _Source(source_path, kind, text_field, chunk_rows, plan["offsets"])
     if rank == 0 and plan["reused"]:
         logger.info("Resuming: %d of %d chunks were written by an earlier run", plan["reused"], chunks)
-    crash_after = int(os.environ.get(CRASH_AFTER_ENV, "0"))
-    bar = tqdm(total=rows, unit="texts", desc="Encoding", disable=rank != 0 or not show_progress_bar)
-    with bar:
-        bar.update(_progress_rows(folder, rows, chunk_rows) if rank == 0 else 0)
-        shown, written = time.monotonic(), 0
-        for index in range(rank, chunks, world):
-            path = _chunk_path(folder, index)
-            if _chunk_done(path, _chunk_rows(index, rows, chunk_rows)):
-                continue
-            texts = source.chunk(index)
-            # int8/uint8 ranges come from exactly computed embeddings in encode(); the same here
-            with exact_matmul() if precision in ("int8", "uint8") else contextlib.nullcontext():
-                embeddings = encoder.encode(
-                    texts,
-                    batch_size=batch_size,
-                    normalize_embeddings=normalize,
-                    prompt=resolved_prompt,
-                    show_progress_bar=False,
-                )
-            with atomic_path(path) as tmp, open(tmp, "wb") as f:
-                np.save(f, embeddings)
-            written += 1
-            if written == crash_after:
-                os._exit(17)  # the test hook: end as a killed process would, nothing cleaned up
-            if rank == 0 and time.monotonic() - shown > 1.0:
-                bar.update(_progress_rows(folder, rows, chunk_rows) - bar.n)
-                shown = time.monotonic()
+    source = _Source(source_path, kind, text_field, chunk_rows, plan["offsets"])
+    options = {"batch_size": batch_size, "normalize_embeddings": normalize, "prompt": resolved_prompt}
+    with tqdm(total=rows, unit="texts", desc="Encoding", disable=rank != 0 or not show_progress_bar) as bar:
+        _encode_share(
+            encoder, source, folder, rows, exact=precision in ("int8", "uint8"), options=options, bar=bar
+        )
         distributed.barrier()
-        if rank == 0:
-            bar.update(rows - bar.n)
+        bar.update(rows - bar.n)
     shape: tuple[int, ...] = ()
     dtype = ""
-    if rank == 0:
+    if rank == 0:  # the others wait for it in broadcast_object below
         shape, dtype = _merge(
             folder, rows, chunks, chunk_rows, precision, encoder.get_sentence_embedding_dimension()
         )

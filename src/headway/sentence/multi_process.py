@@ -98,9 +98,16 @@ def _target_devices(target_devices: Sequence[str | torch.device] | None) -> list
                 f"a target device must be a str or torch.device, got {type(device).__name__} {device!r}"
             )
         try:
-            devices.append(str(torch.device(device)))
+            parsed = torch.device(device)
         except RuntimeError as err:
             raise ValueError(f"unknown target device {device!r}: {err}") from None
+        if parsed.type == "cuda" and (parsed.index or 0) >= (
+            torch.cuda.device_count() if torch.cuda.is_available() else 0
+        ):
+            raise ValueError(
+                f"target device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
+        devices.append(str(parsed))
     return devices
 
 
