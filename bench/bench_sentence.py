@@ -8,6 +8,13 @@ embeddings. Print the load average before and after: the numbers mean little on 
 
 Run: HF_HUB_OFFLINE=1 .venv/bin/python bench/bench_sentence.py [--rounds 5] [--threads N]
 
+``--floor`` adds two more runners to the rounds: the encoder's matrix products alone (the 36 ``Linear``
+layers of the six layers, on their real weights, through ``F.linear`` as both libraries compute them, on
+inputs of each batch's shape, nothing else), once with the reference's batches (sorted by characters,
+padded to the longest in the batch) and once with no padding at all. Encode cannot run faster than its
+products: sentence-transformers' time over a floor is the most any implementation doing the same float32
+arithmetic could gain over it.
+
 With ``--train``: fine-tuning instead of encoding. Each library trains its own copy of all-MiniLM-L6-v2
 with MultipleNegativesRankingLoss (``--loss cached``: its gradient-cached form, mini-batches of 8;
 ``--loss cosent``: CoSENT on scored pairs) through its trainer, ``--steps`` optimiser steps of
@@ -148,11 +155,47 @@ def bench_train(args: argparse.Namespace) -> None:
     print(f"max abs difference of the weights after the same steps (dropout differs: keyed vs torch's): {worst:.2e}")
 
 
+def product_floors(model, sentences: list[str]) -> dict:
+    """Runners timing the encoder's matrix products alone on each batch's rows: with the reference's
+    batches and padding, and with no padding (every batch's real token count)."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    limit = model.get_max_seq_length()
+    ids = model.tokenizer(sentences, truncation=True, max_length=limit)["input_ids"]
+    tokens = [len(row) for row in ids]
+    order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))  # the reference's batches
+    batches = [order[i : i + 32] for i in range(0, len(order), 32)]
+    padded = [len(b) * max(tokens[i] for i in b) for b in batches]
+    unpadded = [sum(tokens[i] for i in b) for b in batches]
+    encoder = next(m for m in model.modules() if type(m).__name__ == "BertEncoder")
+    layers = [m for m in encoder.modules() if isinstance(m, torch.nn.Linear)]
+    print(f"products floor: {len(layers)} products per batch; rows {sum(padded)} padded (the reference's "
+          f"batches), {sum(unpadded)} unpadded")
+
+    most = max(padded)
+    inputs = {n: torch.randn(most, n) for n in {layer.in_features for layer in layers}}  # sliced per batch
+
+    def run(rows_per_batch: list[int]):
+        def products():
+            with torch.inference_mode():
+                for rows in rows_per_batch:
+                    for layer in layers:
+                        F.linear(inputs[layer.in_features][:rows], layer.weight, layer.bias)
+            return np.zeros(1)
+
+        return products
+
+    return {"products, padded": run(padded), "products, unpadded": run(unpadded)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per library (alternating)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--sentences", type=int, default=1000)
+    parser.add_argument("--floor", action="store_true", help="also time the matrix products alone")
     parser.add_argument("--train", action="store_true", help="benchmark training steps instead of encode")
     parser.add_argument("--loss", choices=["mnrl", "cached", "cosent"], default="mnrl", help="with --train")
     parser.add_argument("--steps", type=int, default=10, help="with --train: optimiser steps per round")
@@ -185,6 +228,8 @@ def main() -> None:
         "headway": lambda: ours.encode(sentences, batch_size=32),
         "sentence-transformers": lambda: ref.encode(sentences, batch_size=32),
     }
+    if args.floor:
+        runners.update(product_floors(ours, sentences))
     outputs = {name: run() for name, run in runners.items()}  # warm-up, and the outputs compared
     times: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(args.rounds):
@@ -201,6 +246,10 @@ def main() -> None:
         print(f"{name:24s} best {rate[name]:8.1f} sentences/s   median {len(sentences) / statistics.median(ts):8.1f}"
               f"   rounds (s): {' '.join(f'{t:.2f}' for t in ts)}")
     print(f"ratio headway / sentence-transformers (best rounds): {rate['headway'] / rate['sentence-transformers']:.2f}x")
+    for name in runners:
+        if name.startswith("products"):
+            print(f"sentence-transformers time / {name}: {rate[name] / rate['sentence-transformers']:.2f}x "
+                  "(the most any implementation of the same arithmetic could gain)")
     diff = np.abs(outputs["headway"] - outputs["sentence-transformers"]).max()
     print(f"max abs difference of the embeddings: {diff:.2e}")
 
