@@ -243,17 +243,19 @@ def encode_with_pool(
         starts = range(0, len(texts), chunk_size)
         for index, start in enumerate(starts):
             pool["input"].put((job, index, texts[start : start + chunk_size], options, exact))
-        results: list[Any] = [None] * len(starts)
+        chunks: list[Any] = [None] * len(starts)
+        errors: dict[int, bytes] = {}
         for _ in trange(len(starts), desc="Chunks", disable=not progress):
             index, ok, payload = _next_result(pool, job)
-            results[index] = (ok, payload)
+            if ok:
+                chunks[index] = _loads(payload)
+            else:
+                errors[index] = payload
     finally:
         if own_pool:
             stop_multi_process_pool(pool)
-    for ok, payload in results:
-        if not ok:
-            _raise_worker_error(payload)
-    chunks = [_loads(payload) for _, payload in results]
+    if errors:
+        _raise_worker_error(errors[min(errors)])  # the first failing chunk's, whichever worker ended first
     if isinstance(chunks[0], torch.Tensor):
         return torch.cat(chunks)
     return [item for chunk in chunks for item in chunk]
