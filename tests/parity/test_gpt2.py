@@ -450,8 +450,9 @@ def test_errors_name_the_bad_value(pair):
         ours(torch.tensor([[5, 99]]))
     with pytest.raises(ValueError, match="n_embd \\(64\\) must be a multiple of n_head \\(5\\)"):
         gpt2.GPT2Config(n_embd=64, n_head=5)
-    with pytest.raises(ValueError, match="Unknown activation 'gelu_newest'"):
-        gpt2.GPT2Config(activation_function="gelu_newest")
+    bad_activation = gpt2.GPT2Config(n_layer=1, n_embd=16, n_head=2, activation_function="gelu_newest")
+    with pytest.raises(ValueError, match="activation_function='gelu_newest' is not an activation"):
+        gpt2.GPT2LMHeadModel(bad_activation)  # the config loads, as the reference's does; building names it
     with pytest.raises(ValueError, match="exactly one of input_ids or inputs_embeds"):
         ours()
 
