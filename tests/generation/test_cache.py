@@ -63,3 +63,20 @@ def test_bad_input_is_named():
         cache.update(*_kv(), 1)
     with pytest.raises(TypeError, match="past_key_values"):
         as_cache("cache", True)
+
+
+def test_reorder_in_place_moves_only_changed_rows_and_keeps_the_buffer():
+    """A same-size reorder (beam search) permutes rows in place, cycles and repeats included."""
+    cache = DynamicCache()
+    cache.reserve(10)
+    k, v = _kv(batch=5, length=4)
+    cache.update(k, v, 0)
+    buffer = cache._keys[0]
+    for order in ([1, 2, 0, 3, 4], [4, 4, 2, 0, 1], [0, 1, 2, 3, 4], [3, 3, 3, 3, 3]):
+        expected_k, expected_v = cache[0][0].clone(), cache[0][1].clone()
+        cache.reorder_cache(torch.tensor(order))
+        torch.testing.assert_close(cache[0][0], expected_k[order], rtol=0, atol=0)
+        torch.testing.assert_close(cache[0][1], expected_v[order], rtol=0, atol=0)
+        assert cache._keys[0] is buffer
+    cache.update(*_kv(batch=5, seed=9), 0)  # still grows in the same reserved buffer
+    assert cache._keys[0] is buffer and cache.get_seq_length() == 5

@@ -274,3 +274,36 @@ def test_builder_reads_the_prepared_eos_tensor():
     config._eos_token_tensor = torch.tensor([6, 7])
     (processor,) = hw.build_logits_processors(config, 4)
     assert processor.eos_token_id.tolist() == [6, 7]
+
+
+def test_processors_write_in_place_only_when_generate_owns_the_scores():
+    """Called directly, the built-in processors leave ``scores`` untouched; inside a list called with
+    ``in_place=True`` they write -inf into it, unless a processor of the user's is in the list."""
+    from headway.generation.processors import (
+        LogitsProcessorList,
+        MinLengthLogitsProcessor,
+        NoRepeatNGramLogitsProcessor,
+    )
+
+    ids = torch.tensor([[5, 6, 5]])
+    scores = torch.zeros(1, 10)
+    processors = LogitsProcessorList(
+        [MinLengthLogitsProcessor(8, eos_token_id=2), NoRepeatNGramLogitsProcessor(2)]
+    )
+    out = processors(ids, scores)
+    assert out is not scores and not torch.isinf(scores).any()
+    assert torch.isinf(out[0, 2]) and torch.isinf(out[0, 6])
+    owned = torch.zeros(1, 10)
+    out = processors(ids, owned, in_place=True)
+    assert out is owned and torch.isinf(owned[0, 2]) and torch.isinf(owned[0, 6])
+
+    class Keep:  # a user's processor that keeps what it is given
+        def __call__(self, input_ids, scores):
+            self.seen = scores
+            return scores
+
+    keep = Keep()
+    mixed = LogitsProcessorList([keep, MinLengthLogitsProcessor(8, eos_token_id=2)])
+    given = torch.zeros(1, 10)
+    mixed(ids, given, in_place=True)
+    assert not torch.isinf(keep.seen).any()

@@ -123,8 +123,28 @@ class DynamicCache:
     def _select(self, indices: torch.Tensor) -> None:
         for i, length in enumerate(self._lengths):
             index = indices.to(self._keys[i].device)
+            if index.shape[0] == self._keys[i].shape[0]:  # as many rows (beam search): move rows in place
+                self._move_rows(self._keys[i], self._values[i], index, length)
+                continue
             self._keys[i] = self._select_rows(self._keys[i], index, length)
             self._values[i] = self._select_rows(self._values[i], index, length)
+
+    @staticmethod
+    def _move_rows(keys: torch.Tensor, values: torch.Tensor, index: torch.Tensor, length: int) -> None:
+        """Row ``r`` of both buffers becomes row ``index[r]``, in place, copying only the rows that change.
+
+        Beam search keeps most hypotheses in place from one step to the next (about two rows in three on
+        bart-base-shaped random models). Copying every row into a newly allocated buffer each step cost
+        14x as much (5.9 ms against 0.41 ms for bart-base's 64 x 12 x 193 x 64 buffers, 22 rows moved): the
+        new buffer's pages are faulted in on first write.
+        """
+        moved = (index != torch.arange(index.shape[0], device=index.device)).nonzero().squeeze(1)
+        if moved.numel() == 0:
+            return
+        source = index[moved]
+        for buffer in (keys, values):
+            filled = buffer[:, :, :length]
+            filled.index_copy_(0, moved, filled.index_select(0, source))  # sources copied out before any write
 
     @staticmethod
     def _select_rows(buffer: torch.Tensor, index: torch.Tensor, length: int) -> torch.Tensor:

@@ -35,6 +35,7 @@ from headway.generation.cache import DynamicCache, EncoderDecoderCache
 from headway.outputs import GenerateBeamDecoderOnlyOutput, GenerateDecoderOnlyOutput
 
 logger = logging.getLogger(__name__)
+_PROCESSORS = "headway.generation.processors"  # the module of the built-in logits processors
 
 # generate() keywords that are inputs, not settings.
 _INPUT_KWARGS = ("input_ids", "attention_mask", "tokenizer")
@@ -445,7 +446,7 @@ class GenerationMixin:
         while True:
             logits = _last_logits(outputs.logits)  # (N, vocab)
             del outputs  # the prompt's logits may be large
-            scores = processors(sequences[:, :cur], logits) if len(processors) else logits
+            scores = processors(sequences[:, :cur], logits, in_place=not keep_logits) if len(processors) else logits
             if keep_scores:
                 scores_out += (scores,)
             if keep_logits:
@@ -569,15 +570,19 @@ class GenerationMixin:
         while True:
             logits = _last_logits(outputs.logits)  # (B * beams, vocab)
             del outputs
-            log_probs = F.log_softmax(logits, dim=-1)
+            log_probs = F.log_softmax(logits, dim=-1)  # a new tensor: the processors may write into it
             if len(processors):
-                log_probs = processors(flat_running, log_probs)
+                log_probs = processors(flat_running, log_probs, in_place=True)
             if keep_logits:
                 logits_out += (logits.clone(),)
             if keep_scores:
                 scores_out += (log_probs.clone(),)
             vocab = log_probs.shape[-1]
-            totals = log_probs.view(batch, num_beams, vocab) + running_scores[:, :, None]
+            totals = log_probs.view(batch, num_beams, vocab)
+            if all(type(p).__module__ == _PROCESSORS for p in processors):
+                totals += running_scores[:, :, None]  # log_probs is this step's own: no third (N, V) tensor
+            else:
+                totals = totals + running_scores[:, :, None]
             totals = totals.reshape(batch, num_beams * vocab)
 
             # The best `keep` continuations over all beams of a prompt.

@@ -9,6 +9,7 @@ the processors a ``GenerationConfig`` asks for, in the reference's order: the or
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import logging
 import math
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _NEG_INF = -math.inf
+# Set while a ``LogitsProcessorList`` runs with ``in_place=True``: the scores are ``generate``'s own
+# temporaries, so the built-in processors that only write -inf write it into them instead of a copy.
+_IN_PLACE: contextvars.ContextVar[bool] = contextvars.ContextVar("headway_processors_in_place", default=False)
 
 
 def _token_ids(ids: int | list[int] | torch.Tensor, device: Any = None) -> torch.Tensor:
@@ -38,7 +42,12 @@ def _forbid(scores: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     ignored): a few entries written, not a (V,) mask built and applied."""
     ids = ids.to(scores.device)
     ids = ids[(ids >= 0) & (ids < scores.shape[-1])]
-    return scores.index_fill(-1, ids, _NEG_INF)
+    return scores.index_fill_(-1, ids, _NEG_INF) if _IN_PLACE.get() else scores.index_fill(-1, ids, _NEG_INF)
+
+
+def _ban(scores: torch.Tensor, banned: torch.Tensor) -> torch.Tensor:
+    """``scores`` with -inf where the boolean ``banned`` (same shape) is true."""
+    return scores.masked_fill_(banned, _NEG_INF) if _IN_PLACE.get() else scores.masked_fill(banned, _NEG_INF)
 
 
 def _check_min_tokens_to_keep(min_tokens_to_keep: int) -> None:
@@ -56,12 +65,20 @@ class LogitsProcessor:
 class LogitsProcessorList(list):
     """Processors applied in order; extra keywords reach the processors whose ``__call__`` takes them."""
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        for processor in self:
-            if kwargs and len(inspect.signature(processor.__call__).parameters) > 2:
-                scores = processor(input_ids, scores, **kwargs)
-            else:
-                scores = processor(input_ids, scores)
+    def __call__(
+        self, input_ids: torch.LongTensor, scores: torch.Tensor, *, in_place: bool = False, **kwargs: Any
+    ) -> torch.Tensor:
+        """``in_place=True`` (``generate`` with its own temporary scores, and only headway's processors in the
+        list): the processors that just forbid tokens write -inf into ``scores`` rather than into a copy."""
+        token = _IN_PLACE.set(in_place and all(type(p).__module__ == __name__ for p in self))
+        try:
+            for processor in self:
+                if kwargs and len(inspect.signature(processor.__call__).parameters) > 2:
+                    scores = processor(input_ids, scores, **kwargs)
+                else:
+                    scores = processor(input_ids, scores)
+        finally:
+            _IN_PLACE.reset(token)
         return scores
 
 
@@ -236,7 +253,7 @@ class NoRepeatNGramLogitsProcessor(LogitsProcessor):
             banned_ids = torch.where(hit, windows[:, :, -1], vocab_size)  # misses go to the spare column
         banned = torch.zeros(scores.shape[0], vocab_size + 1, dtype=torch.bool, device=scores.device)
         banned.scatter_(1, banned_ids.clamp(max=vocab_size), True)
-        return scores.masked_fill(banned[:, :vocab_size], _NEG_INF)
+        return _ban(scores, banned[:, :vocab_size])
 
 
 class NoBadWordsLogitsProcessor(LogitsProcessor):
@@ -292,7 +309,7 @@ class NoBadWordsLogitsProcessor(LogitsProcessor):
                 1, last.expand_as(hit), hit.float()
             )
             banned |= hits > 0
-        return scores.masked_fill(banned, _NEG_INF)
+        return _ban(scores, banned)
 
 
 class InfNanRemoveLogitsProcessor(LogitsProcessor):
