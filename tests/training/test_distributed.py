@@ -1,4 +1,4 @@
-"""torchrun with two processes (gloo) reaches the single-process weights with the same global batch, with
+"""torchrun with two or four processes (gloo) reaches the single-process weights with the same global batch, with
 dropout on (keyed dropout: masks follow the example, not the process)."""
 
 from __future__ import annotations
@@ -68,8 +68,10 @@ def _run(cmd, tmp_path, minilm_path, dropout=(0.0, 0.0)):
 
 # Dropout on in both: hidden (embeddings, attention output, feed-forward, classifier) and attention
 # probabilities. The 1-process run splits its batches by length (CPU); FSDP does not: masks must not care.
-@pytest.mark.parametrize("fsdp,dropout", [("", (0.2, 0.3)), ("full_shard", (0.1, 0.1))])
-def test_two_processes_match_one(tmp_path, minilm_path, fsdp, dropout):
+@pytest.mark.parametrize(
+    "processes,fsdp,dropout", [(2, "", (0.2, 0.3)), (2, "full_shard", (0.1, 0.1)), (4, "", (0.2, 0.3))]
+)
+def test_processes_match_one(tmp_path, minilm_path, processes, fsdp, dropout):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
     _run([sys.executable, str(script), str(tmp_path / "one"), "8"], tmp_path, minilm_path, dropout)
@@ -79,10 +81,10 @@ def test_two_processes_match_one(tmp_path, minilm_path, fsdp, dropout):
             "-m",
             "torch.distributed.run",
             "--standalone",
-            "--nproc_per_node=2",
+            f"--nproc_per_node={processes}",
             str(script),
             str(tmp_path / "two"),
-            "4",
+            str(8 // processes),
             fsdp,
         ],
         tmp_path,
@@ -94,7 +96,9 @@ def test_two_processes_match_one(tmp_path, minilm_path, fsdp, dropout):
     two = load_file(tmp_path / "two" / "final" / "model.safetensors")
     assert one.keys() == two.keys()
     worst = max((one[k] - two[k]).abs().max().item() for k in one)
-    print(f"\n2 processes ({fsdp or 'ddp'}, dropout {dropout}) vs 1: max weight difference {worst:.3g}")
+    print(
+        f"\n{processes} processes ({fsdp or 'ddp'}, dropout {dropout}) vs 1: max weight difference {worst:.3g}"
+    )
     assert worst < 1e-5, worst
     moved = (
         (
