@@ -396,7 +396,7 @@ def _join_group(device: str) -> int:
 
 
 def _default_device() -> str:
-    from headway.sentence.encoder import default_device
+    from headway.sentence.loading import default_device
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and torch.cuda.is_available():
         return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"

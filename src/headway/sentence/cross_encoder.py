@@ -28,11 +28,11 @@ from tqdm.auto import trange
 from headway.atomic import save_folder, staged_folder
 from headway.hub import resolve
 from headway.sentence.base import SentenceModelMixin, check_requirements
-from headway.sentence.encoder import (
+from headway.sentence.loading import (
     FORMAT_VERSION,
-    _headway_version,
-    _hub_options,
     default_device,
+    headway_version,
+    hub_options,
     refuse_file_path,
 )
 from headway.sentence.model_card import ModelCardData
@@ -133,7 +133,7 @@ class CrossEncoder(SentenceModelMixin, nn.Module):
         if backend != "torch":
             raise ValueError(f"backend {backend!r} is not supported: headway runs models with torch only")
         refuse_file_path(model_name_or_path)
-        checkpoint = resolve(model_name_or_path, **_hub_options(kwargs, "CrossEncoder"))
+        checkpoint = resolve(model_name_or_path, **hub_options(kwargs, "CrossEncoder"))
         settings = read_json(checkpoint, "config_sentence_transformers.json",
                              fields={"activation_fn": str, "requirements": dict}) or {}
         check_requirements(settings.get("requirements"), checkpoint.name)
@@ -366,7 +366,7 @@ class CrossEncoder(SentenceModelMixin, nn.Module):
                 "module_output_name": "scores",
             })
             write_json(stage.path / "config_sentence_transformers.json", {
-                "__version__": {"sentence_transformers": FORMAT_VERSION, "headway": _headway_version(),
+                "__version__": {"sentence_transformers": FORMAT_VERSION, "headway": headway_version(),
                                 "pytorch": torch.__version__},
                 "model_type": "CrossEncoder",
                 "activation_fn": activation_name(self.activation_fn),

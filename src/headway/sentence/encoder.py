@@ -26,10 +26,19 @@ from torch import Tensor, nn
 from tqdm.auto import trange
 
 from headway.atomic import staged_folder
-from headway.hub import Checkpoint, pop_hub_kwargs, resolve
+from headway.hub import Checkpoint, resolve
 from headway.nn.linear import exact_matmul
 from headway.sentence import util
 from headway.sentence.base import SentenceModelMixin, check_requirements
+from headway.sentence.inputs import as_text_batch, check_options, check_truncate_dim
+from headway.sentence.loading import (
+    FORMAT_VERSION,
+    check_module_entries,
+    default_device,
+    headway_version,
+    hub_options,
+    resolve_checkpoint,
+)
 from headway.sentence.model_card import ModelCardData
 from headway.sentence.modules import (
     Pooling,
@@ -43,125 +52,10 @@ from headway.sentence.modules import (
 logger = logging.getLogger(__name__)
 
 OUTPUT_VALUES = ("sentence_embedding", "token_embeddings", None)
-FORMAT_VERSION = "5.0.0"  # the sentence-transformers folder format that save() writes
-
-
-def default_device() -> str:
-    """cuda, then mps, then cpu: the first one available."""
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def as_text_batch(inputs: Any, method: str) -> tuple[list[str | tuple[str, str]], bool]:
-    """``(texts, was_single)``: a str becomes a batch of one; anything but strings is a TypeError.
-
-    A batch may hold text pairs (two strings in a tuple or list), which are encoded together.
-    """
-    if isinstance(inputs, np.ndarray):
-        inputs = inputs.tolist()  # a 0-d array of one string becomes that str
-    if isinstance(inputs, str):
-        return [inputs], True
-    if inputs is None or isinstance(inputs, (bytes, dict)) or not isinstance(inputs, Iterable):
-        raise TypeError(f"{method}() expects a string or a list of strings, got {type(inputs).__name__}")
-    texts = list(inputs)
-    for index, text in enumerate(texts):
-        if isinstance(text, (tuple, list)) and len(text) == 2 and all(isinstance(t, str) for t in text):
-            texts[index] = tuple(text)
-        elif not isinstance(text, str):
-            raise TypeError(
-                f"{method}() expects a string or a list of strings; element {index} is a "
-                f"{type(text).__name__}: {text!r}"
-            )
-    return texts, False
-
-
-def check_truncate_dim(value: Any, dimension: int | None, where: str = "truncate_dim") -> int | None:
-    """``value`` if None or a whole number of dimensions from 1 to ``dimension`` (when known).
-
-    Raises:
-        TypeError: not an int (a bool is not one).
-        ValueError: below 1 (``-1`` would silently drop the last dimension) or above ``dimension``.
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{where} must be a positive int (dimensions to keep) or None, got {value!r:.80}")
-    if value < 1 or (dimension is not None and value > dimension):
-        upper = f" and the embedding dimension {dimension}" if dimension is not None else ""
-        raise ValueError(f"{where} must be between 1{upper}, got {value}")
-    return int(value)
-
-
-_OPTION_KINDS: dict[str, tuple[tuple[type, ...], str]] = {
-    "prompt_name": ((str, type(None)), "a str or None"),
-    "prompt": ((str, type(None)), "a str or None"),
-    "show_progress_bar": ((bool, type(None)), "a bool or None"),
-    "convert_to_numpy": ((bool,), "a bool"),
-    "convert_to_tensor": ((bool,), "a bool"),
-    "normalize_embeddings": ((bool,), "a bool"),
-    "device": ((str, torch.device, type(None)), "a str, a torch.device or None"),
-    "batch_size": ((int, np.integer), "a positive int"),
-    "precision": ((str,), "a str"),
-    "output_value": ((str, type(None)), "a str or None"),
-}
-
-
-def _check_options(**options: Any) -> None:
-    """Each option of ``_OPTION_KINDS`` of its kinds (a bool is no int), else a TypeError naming it."""
-    for name, value in options.items():
-        kinds, expected = _OPTION_KINDS[name]
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            raise TypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r:.80}")
-
-
-def refuse_file_path(name: str | os.PathLike) -> None:
-    """A NotADirectoryError for an existing file: a model is a folder or a Hub id, and a file named like a
-    Hub id must not silently load that repository."""
-    if os.path.isfile(os.fspath(name)):
-        raise NotADirectoryError(f"{os.fspath(name)!r} is a file, not a directory: a model is a folder or a Hub id")
-
-
-def _resolve_checkpoint(name: str | os.PathLike, hub_kwargs: dict) -> Checkpoint:
-    """Resolve ``name``; a bare name (no '/') is tried as ``sentence-transformers/<name>`` first."""
-    refuse_file_path(name)
-    text = os.fspath(name)
-    if "/" not in text and not os.path.isdir(text):
-        try:
-            return resolve(f"sentence-transformers/{text}", **hub_kwargs)
-        except FileNotFoundError:
-            pass
-    return resolve(name, **hub_kwargs)
 
 
 _ST_CONFIG_FIELDS = {"model_type": str, "prompts": dict, "default_prompt_name": str, "similarity_fn_name": str,
                      "truncate_dim": int, "requirements": dict}
-
-
-def _check_module_entries(entries: list[Any], checkpoint: Checkpoint) -> None:
-    """Each modules.json entry is an object with a string ``type`` (and string ``path`` / ``name`` if given)."""
-    for i, entry in enumerate(entries):
-        where = f"modules.json of {checkpoint.name!r}: entry {i}"
-        if not isinstance(entry, dict):
-            raise ValueError(  # noqa: TRY004 - bad file content, not a bad argument
-                f"{where} must be an object with 'name', 'path' and 'type', got {type(entry).__name__} {entry!r:.80}"
-            )
-        if not isinstance(entry.get("type"), str):
-            raise ValueError(  # noqa: TRY004 - bad file content
-                f"{where} must have a 'type' string (the module class), got {entry.get('type')!r:.80}"
-            )
-        for key in ("path", "name"):
-            if key in entry and not isinstance(entry[key], str if key == "path" else (str, int)):
-                raise ValueError(f"{where}: {key!r} must be a string, got {entry[key]!r:.80}")
-        name = str(entry.get("name", i))
-        if not name or "." in name:  # a module's attribute name
-            raise ValueError(f"{where}: 'name' must be a non-empty name without '.', got {name!r:.80}")
-    names = [str(entry.get("name", i)) for i, entry in enumerate(entries)]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:  # a later module would silently replace an earlier one
-        raise ValueError(f"modules.json of {checkpoint.name!r} names modules {repeated} more than once")
 
 
 class SentenceTransformer(SentenceModelMixin, nn.Sequential):
@@ -208,7 +102,7 @@ class SentenceTransformer(SentenceModelMixin, nn.Sequential):
         backend: str = "torch",
         **kwargs: Any,
     ) -> None:
-        hub_kwargs = _hub_options(kwargs, type(self).__name__)
+        hub_kwargs = hub_options(kwargs, type(self).__name__)
         if backend != "torch":
             raise ValueError(f"backend {backend!r} is not supported: headway runs models with torch only")
         self.prompts: dict[str, str | None] = {**self._default_prompts, **(prompts or {})}
@@ -221,7 +115,7 @@ class SentenceTransformer(SentenceModelMixin, nn.Sequential):
             if modules is not None:
                 logger.warning("Both `model_name_or_path` and `modules` were given: the `modules` argument is "
                                "ignored and the model is loaded from %s.", model_name_or_path)
-            checkpoint = _resolve_checkpoint(model_name_or_path, hub_kwargs)
+            checkpoint = resolve_checkpoint(model_name_or_path, hub_kwargs)
             transformer_kwargs = {"model_kwargs": model_kwargs, "processor_kwargs": processor_kwargs,
                                   "tokenizer_kwargs": tokenizer_kwargs, "config_kwargs": config_kwargs}
             named = self._load(checkpoint, {k: v for k, v in transformer_kwargs.items() if v})
@@ -253,7 +147,7 @@ class SentenceTransformer(SentenceModelMixin, nn.Sequential):
         if entries is None:
             return self._default_modules(checkpoint, transformer_kwargs, f"No modules.json found for {checkpoint.name} "
                                          "(a plain transformers checkpoint has no modules.json)")
-        _check_module_entries(entries, checkpoint)
+        check_module_entries(entries, checkpoint)
         config = read_json(checkpoint, "config_sentence_transformers.json", fields=_ST_CONFIG_FIELDS) or {}
         check_requirements(config.get("requirements"), checkpoint.name)
         for name, text in (config.get("prompts") or {}).items():
@@ -301,7 +195,7 @@ class SentenceTransformer(SentenceModelMixin, nn.Sequential):
     @staticmethod
     def _get_model_type(model_name_or_path: str | os.PathLike, **hub_kwargs: Any) -> str:
         """The ``model_type`` of a folder's config_sentence_transformers.json ("SentenceTransformer" by default)."""
-        checkpoint = resolve(model_name_or_path, **_hub_options(hub_kwargs, "SentenceTransformer"))
+        checkpoint = resolve(model_name_or_path, **hub_options(hub_kwargs, "SentenceTransformer"))
         config = read_json(checkpoint, "config_sentence_transformers.json", fields=_ST_CONFIG_FIELDS) or {}
         return config.get("model_type", "SentenceTransformer")
 
@@ -510,7 +404,7 @@ class SentenceTransformer(SentenceModelMixin, nn.Sequential):
         texts, single = as_text_batch(inputs, "encode")
         precision = "float32" if precision is None else precision
         devices, device = (device, None) if isinstance(device, (list, tuple)) else (None, device)
-        _check_options(prompt_name=prompt_name, prompt=prompt, show_progress_bar=show_progress_bar,
+        check_options(prompt_name=prompt_name, prompt=prompt, show_progress_bar=show_progress_bar,
                        convert_to_numpy=convert_to_numpy, convert_to_tensor=convert_to_tensor,
                        normalize_embeddings=normalize_embeddings, device=device, batch_size=batch_size,
                        precision=precision, output_value=output_value)
@@ -691,7 +585,7 @@ class SentenceTransformer(SentenceModelMixin, nn.Sequential):
                 entries.append({"idx": idx, "name": name, "path": sub, "type": module.st_type})
             config = {
                 # Older readers index "sentence_transformers" here; it names the format version written.
-                "__version__": {"sentence_transformers": FORMAT_VERSION, "headway": _headway_version(),
+                "__version__": {"sentence_transformers": FORMAT_VERSION, "headway": headway_version(),
                                 "pytorch": torch.__version__},
                 "model_type": "SentenceTransformer",
                 "prompts": self.prompts,
@@ -710,36 +604,6 @@ class SentenceTransformer(SentenceModelMixin, nn.Sequential):
 
     def __repr__(self) -> str:
         return super().__repr__() if self._modules else f"{type(self).__name__}()"
-
-
-def _hub_options(kwargs: dict[str, Any], owner: str) -> dict[str, Any]:
-    """The Hub options of ``kwargs`` (popped); ``use_auth_token`` is the deprecated name of ``token``.
-
-    Raises:
-        ValueError: both ``token`` and ``use_auth_token`` given.
-        TypeError: a keyword that is not a Hub option.
-    """
-    if "cache_folder" in kwargs:
-        kwargs["cache_dir"] = kwargs.pop("cache_folder")
-    if kwargs.get("cache_dir") is None:
-        kwargs.pop("cache_dir", None)
-    if kwargs.get("use_auth_token") is not None:
-        warnings.warn("The `use_auth_token` argument is deprecated; use `token` instead.", FutureWarning,
-                      stacklevel=3)
-        if kwargs.get("token") is not None:
-            raise ValueError("Both `token` and `use_auth_token` were given; pass `token` only.")
-        kwargs["token"] = kwargs.pop("use_auth_token")
-    kwargs.pop("use_auth_token", None)
-    hub_kwargs = pop_hub_kwargs(kwargs)
-    if kwargs:
-        raise TypeError(f"{owner}() got unexpected keyword arguments: {sorted(kwargs)}")
-    return hub_kwargs
-
-
-def _headway_version() -> str:
-    from headway import __version__
-
-    return __version__
 
 
 __all__ = ["SentenceTransformer", "as_text_batch", "check_truncate_dim", "default_device"]
