@@ -243,25 +243,16 @@ class CrossEncoderTrainer(SentenceTransformerTrainer):
         return_outputs: bool = False,
         num_items_in_batch: torch.Tensor | int | None = None,
     ) -> Any:
+        """The data set's loss on the batch's (query, document) columns, its labels and prompt."""
         inputs = dict(inputs)
-        name = inputs.pop("dataset_name", None)
+        loss_fn = self._loss_for(model, inputs.pop("dataset_name", None))
         prompt = inputs.pop("prompt", None)
         inputs.pop("task", None)
         labels = inputs.pop("label", None)
-        loss_fn = self.loss
-        if isinstance(loss_fn, dict):
-            if name is None:
-                raise ValueError("A dict of losses needs a dict of data sets (each batch names its data set)")
-            loss_fn = loss_fn[name]
-        if model is not D.unwrap_model(model):
-            from headway.sentence.trainer import _point_loss_at
-
-            _point_loss_at(loss_fn, model)
         features = list(inputs.values())
-        loss = loss_fn(features, labels, prompt=prompt) if prompt else loss_fn(features, labels)
-        if isinstance(loss, dict):
-            self._track_components(loss)
-            loss = torch.stack(list(loss.values())).sum()
+        loss = self._loss_value(
+            loss_fn(features, labels, prompt=prompt) if prompt else loss_fn(features, labels)
+        )
         return (loss, {}) if return_outputs else loss
 
     @staticmethod

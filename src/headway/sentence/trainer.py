@@ -27,12 +27,11 @@ hands it to some processes only).
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -422,26 +421,6 @@ class SentenceTransformerTrainer(Trainer):
     def get_test_dataloader(self, test_dataset: Any) -> DataLoader:
         return self._build_dataloader(test_dataset, self.args.eval_batch_size)
 
-    def _run_epoch(
-        self,
-        model: nn.Module,
-        loader: DataLoader,
-        epoch: int,
-        skip: int,
-        steps_in_epoch: int,
-        updates_per_epoch: int,
-        ignore_keys: list[str] | None,
-        restore_rng_from: str | None,
-    ) -> None:
-        # The base loop sets the epoch of its own index sampler only: the batch samplers here reseed per epoch.
-        if hasattr(loader.batch_sampler, "set_epoch"):
-            loader.batch_sampler.set_epoch(epoch)
-        if not _is_iterable_dataset(loader.dataset):  # the epoch fraction counts the batches of an epoch
-            steps_in_epoch = len(loader)
-        super()._run_epoch(
-            model, loader, epoch, skip, steps_in_epoch, updates_per_epoch, ignore_keys, restore_rng_from
-        )
-
     def _example_indices(self, batch: Any, micro_batch: int) -> torch.Tensor | None:
         """The rows' indices in this step's global batch (keyed dropout), or None when it is off.
 
@@ -450,7 +429,7 @@ class SentenceTransformerTrainer(Trainer):
         ``m`` of process ``r`` is batch ``m * world_size + r`` of the step, the one a single process
         accumulating ``world_size`` times as many batches runs as its micro-batch ``m * world_size + r``.
         """
-        rows = batch_rows(batch) if getattr(self, "_keyed_dropout", False) else None
+        rows = batch_rows(batch) if self._keyed_dropout else None
         if rows is None:
             return None
         position = micro_batch * D.world_size() + D.rank()  # the batch's place among the step's batches
@@ -466,20 +445,28 @@ class SentenceTransformerTrainer(Trainer):
     ) -> Any:
         """``self.loss`` (the data set's own with a dict of losses) on the batch's columns and labels."""
         inputs = dict(inputs)
-        name = inputs.pop("dataset_name", None)
+        loss_fn = self._loss_for(model, inputs.pop("dataset_name", None))
         features, labels = collect_features(inputs)
+        loss = self._loss_value(loss_fn(features, labels))
+        return (loss, {}) if return_outputs else loss
+
+    def _loss_for(self, model: nn.Module, dataset_name: str | None) -> nn.Module:
+        """The loss of the batch's data set (the one loss unless ``loss`` is a dict), running ``model``."""
         loss_fn = self.loss
         if isinstance(loss_fn, dict):
-            if name is None:
+            if dataset_name is None:
                 raise ValueError("A dict of losses needs a dict of data sets (each batch names its data set)")
-            loss_fn = loss_fn[name]
+            loss_fn = loss_fn[dataset_name]
         if model is not D.unwrap_model(model):  # DDP: the forward must go through the wrapper
             _point_loss_at(loss_fn, model)
-        loss = loss_fn(features, labels)
+        return loss_fn
+
+    def _loss_value(self, loss: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
+        """A loss's value; a dict of named parts is summed, each part tracked for logging."""
         if isinstance(loss, dict):
             self._track_components(loss)
             loss = torch.stack(list(loss.values())).sum()
-        return (loss, {}) if return_outputs else loss
+        return loss
 
     def _track_components(self, parts: dict[str, torch.Tensor]) -> None:
         """Running sums of a loss's named parts, logged (averaged) next to the loss."""
@@ -550,34 +537,36 @@ class SentenceTransformerTrainer(Trainer):
                     )
         return optimizer
 
+    def _clip_parameters(self) -> list[nn.Parameter]:
+        """The model's parameters: the reference clips their gradients, not those of the loss's own
+        parameters (SoftmaxLoss' classifier)."""
+        return [p for p in D.unwrap_model(self.model).parameters() if p.requires_grad]
+
     def _optimizer_step(self, model: nn.Module) -> None:
-        """The base step, except that gradients are clipped on the model's parameters only, as the
-        reference does; the loss's own parameters (outside DDP) get their gradients averaged across
-        processes and are zeroed after the step (the model's zero_grad does not reach them)."""
+        """The base step; the loss's own parameters (outside DDP) get their gradients averaged across
+        processes before it and zeroed after it (the model's ``zero_grad`` does not reach them)."""
         extra = self._loss_only_parameters()
         if extra and D.world_size() > 1:
             for p in extra:
                 if p.grad is not None:
                     p.grad.copy_(D.all_reduce(p.grad, "mean"))
-        if not extra or self.args.max_grad_norm <= 0 or self.scaler is not None:
-            super()._optimizer_step(model)
-        else:
-            params = [p for p in D.unwrap_model(self.model).parameters() if p.grad is not None]
-            self._grad_norm = nn.utils.clip_grad_norm_(params, self.args.max_grad_norm)
-            with _clipping_off(self.args):
-                super()._optimizer_step(model)
+        super()._optimizer_step(model)
         if extra:
             self.optimizer.zero_grad(set_to_none=True)
 
-    def train(
-        self,
-        resume_from_checkpoint: str | bool | None = None,
-        trial: Any = None,
-        ignore_keys_for_eval: list[str] | None = None,
-    ) -> Any:
-        if D.world_size() > 1 and not getattr(self, "_is_wrapped", False):
-            self.model_wrapped, self._is_wrapped = _wrap_ddp(self.model, self.args), True
-        return super().train(resume_from_checkpoint, trial, ignore_keys_for_eval)
+    def _ddp_kwargs(self) -> dict[str, Any]:
+        """The base options, for a model whose losses run several forwards per step: buffers are not
+        re-synchronised (in place) between them, and unused parameters (BERT's pooler) are expected unless
+        ``ddp_find_unused_parameters`` says not."""
+        kwargs = super()._ddp_kwargs()
+        if self.args.ddp_find_unused_parameters is None:
+            kwargs["find_unused_parameters"] = True
+        ddp_options = inspect.signature(nn.parallel.DistributedDataParallel).parameters
+        if "forward_sync_buffers" in ddp_options:
+            kwargs["forward_sync_buffers"] = False
+        else:
+            kwargs["broadcast_buffers"] = False
+        return kwargs
 
     # -- evaluation ---------------------------------------------------------------------------------------------
     def evaluate(
@@ -678,30 +667,6 @@ class SentenceTransformerTrainer(Trainer):
     def _load_model_folder(model: nn.Module, folder: str) -> None:
         loaded = type(model)(folder, device="cpu")
         model.load_state_dict(loaded.state_dict())
-
-
-def _wrap_ddp(model: nn.Module, args: Any) -> nn.Module:
-    """DDP for a model whose losses run several forwards per step: buffers are not re-synchronised (in
-    place) between them, and unused parameters (BERT's pooler) are expected unless the arguments say not."""
-    ddp = nn.parallel.DistributedDataParallel
-    no_buffer_sync = (
-        {"forward_sync_buffers": False}
-        if "forward_sync_buffers" in inspect.signature(ddp).parameters
-        else {"broadcast_buffers": False}
-    )
-    find_unused = True if args.ddp_find_unused_parameters is None else bool(args.ddp_find_unused_parameters)
-    device_ids = [args.device.index] if args.device.type == "cuda" else None
-    return ddp(model, device_ids=device_ids, find_unused_parameters=find_unused, **no_buffer_sync)
-
-
-@contextlib.contextmanager
-def _clipping_off(args: Any) -> Iterator[None]:
-    norm = args.max_grad_norm
-    args.max_grad_norm = 0.0
-    try:
-        yield
-    finally:
-        args.max_grad_norm = norm
 
 
 def _point_loss_at(loss: nn.Module, model: nn.Module) -> None:
