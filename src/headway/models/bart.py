@@ -28,7 +28,14 @@ from headway.generation.generate import GenerationMixin
 from headway.modeling import PreTrainedModel
 from headway.models.encoder import check_length, check_one_input, check_token_ids, output_flags, run_layers
 from headway.models.heads import QuestionAnswering, SequenceClassification, keep_last
-from headway.models.seq2seq import IGNORE_INDEX, as_encoder_output, seq2seq_output, shift_tokens_right
+from headway.models.seq2seq import (
+    IGNORE_INDEX,
+    SEQ2SEQ_CLASSIFIER_INPUTS,
+    SEQ2SEQ_QA_INPUTS,
+    as_encoder_output,
+    seq2seq_output,
+    shift_tokens_right,
+)
 from headway.nn.activations import get_activation
 from headway.nn.attention import attention, causal_mask, padding_mask
 from headway.nn.layers import Dropout, Embedding, LayerNorm
@@ -36,7 +43,6 @@ from headway.nn.linear import Linear
 from headway.outputs import (
     BaseModelOutput,
     BaseModelOutputWithPastAndCrossAttentions,
-    ModelOutput,
     Seq2SeqLMOutput,
     Seq2SeqModelOutput,
 )
@@ -649,19 +655,13 @@ class BartForConditionalGeneration(GenerationMixin, BartPreTrainedModel):
         return seq2seq_output(Seq2SeqLMOutput, out, loss=loss, logits=logits)
 
 
-# The reference's seq2seq heads take the decoder's inputs after the encoder's.
-_SEQ2SEQ_INPUTS = (
-    "input_ids", "attention_mask", "decoder_input_ids", "decoder_attention_mask", "encoder_outputs"
-)  # fmt: skip
-
-
 class BartForSequenceClassification(BartPreTrainedModel, SequenceClassification):
     """Scores each sequence at the decoder's hidden state over its last end-of-sequence token (how
     facebook/bart-large-mnli classifies); every row must hold the same number of eos tokens."""
 
     base_model_class = BartModel
     pooling = "eos"
-    input_order = (*_SEQ2SEQ_INPUTS, "inputs_embeds", "decoder_inputs_embeds", "labels", "use_cache")
+    input_order = SEQ2SEQ_CLASSIFIER_INPUTS
 
     def init_head(self, config: BartConfig) -> None:
         self.classification_head = BartClassificationHead(
@@ -671,39 +671,12 @@ class BartForSequenceClassification(BartPreTrainedModel, SequenceClassification)
     def score(self, features: Tensor) -> Tensor:
         return self.classification_head(features)
 
-    def pool(self, out: ModelOutput, attention_mask: Tensor | None, input_ids: Tensor | None) -> Tensor:
-        """The decoder's hidden state (B, hidden) at each row's last ``eos_token_id``."""
-        if input_ids is None:
-            raise ValueError(
-                f"{type(self).__name__} finds each row's end-of-sequence token in input_ids; inputs_embeds "
-                "alone cannot be classified"
-            )
-        hidden = out.last_hidden_state  # (B, T, hidden)
-        eos = self.config.eos_token_id
-        eos = eos[0] if isinstance(eos, list) and eos else eos
-        if eos is None:
-            raise ValueError(f"{type(self).__name__} pools at config.eos_token_id, which is None: set it")
-        is_eos = input_ids.eq(eos)  # (B, T)
-        counts = is_eos.sum(dim=1)
-        if bool((counts != counts[0]).any()):
-            raise ValueError(
-                f"All examples must have the same number of <eos> tokens (eos_token_id {eos}); the rows hold "
-                f"{counts.tolist()}"
-            )
-        if int(counts[0]) == 0:
-            raise ValueError(f"Each example must contain at least one <eos> token (eos_token_id {eos})")
-        positions = torch.arange(is_eos.shape[1], device=is_eos.device)
-        last = (positions * is_eos).argmax(dim=1)  # (B,) the last eos of each row
-        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last.to(hidden.device)]
-
 
 class BartForQuestionAnswering(BartPreTrainedModel, QuestionAnswering):
     """Start and end scores over the decoder's hidden states (``qa_outputs``: two labels)."""
 
     base_model_class = BartModel
-    input_order = (
-        *_SEQ2SEQ_INPUTS, "start_positions", "end_positions", "inputs_embeds", "decoder_inputs_embeds", "use_cache"
-    )  # fmt: skip
+    input_order = SEQ2SEQ_QA_INPUTS
 
     def init_head(self, config: BartConfig) -> None:
         config.num_labels = 2  # as the reference: a start and an end score

@@ -11,7 +11,8 @@ What may vary is a class attribute or a small method, never the forward:
   only when the head pools through it);
 - ``pooling`` (sentence heads): where the sentence vector comes from: ``"pooler"`` (the bare model's
   ``pooler_output``), ``"first"`` (the first token), ``"last"`` (the last non-padding token, for
-  decoders) or ``"mean"`` (the mean over non-padding tokens);
+  decoders), ``"mean"`` (the mean over non-padding tokens) or ``"eos"`` (the last end-of-sequence token,
+  for encoder-decoders, whose bare model gives the decoder's hidden states);
 - ``init_head(config)``: the head's modules under their Hub names (default: ``dropout`` and
   ``classifier``, or ``qa_outputs`` for question answering);
 - ``score(x)``: those modules applied to the sentence vector (B, hidden) or the tokens (B, T, hidden);
@@ -53,7 +54,7 @@ from headway.outputs import (
 )
 
 Tensor = torch.Tensor
-POOLINGS = ("pooler", "first", "last", "mean")
+POOLINGS = ("pooler", "first", "last", "mean", "eos")
 
 
 def classifier_dropout(config: PretrainedConfig) -> float:
@@ -162,6 +163,9 @@ class _SentenceHead(TaskHead):
             return (hidden * keep).sum(dim=1) / keep.sum(dim=1)
         if pooling == "last":
             return hidden[torch.arange(hidden.shape[0], device=hidden.device), self._last_token(input_ids, hidden)]
+        if pooling == "eos":
+            last = self._last_eos(input_ids).to(hidden.device)  # (B,)
+            return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
         raise ValueError(f"Unknown pooling {pooling!r} in {type(self).__name__}; expected one of {POOLINGS}")
 
     def _last_token(self, input_ids: Tensor | None, hidden: Tensor) -> Tensor | int:
@@ -178,6 +182,30 @@ class _SentenceHead(TaskHead):
             return -1
         positions = torch.arange(input_ids.shape[-1], device=input_ids.device)
         return (positions * input_ids.ne(pad)).argmax(-1)  # (B,)
+
+    def _last_eos(self, input_ids: Tensor | None) -> Tensor:
+        """Index (B,) of each row's last ``config.eos_token_id`` (how facebook/bart-large-mnli classifies);
+        every row must hold the same number of them, at least one."""
+        if input_ids is None:
+            raise ValueError(
+                f"{type(self).__name__} finds each row's end-of-sequence token in input_ids; inputs_embeds "
+                "alone cannot be classified"
+            )
+        eos = self.config.eos_token_id
+        eos = eos[0] if isinstance(eos, list) and eos else eos
+        if eos is None:
+            raise ValueError(f"{type(self).__name__} pools at config.eos_token_id, which is None: set it")
+        is_eos = input_ids.eq(eos)  # (B, T)
+        counts = is_eos.sum(dim=1)
+        if bool((counts != counts[0]).any()):
+            raise ValueError(
+                f"All examples must have the same number of <eos> tokens (eos_token_id {eos}); the rows hold "
+                f"{counts.tolist()}"
+            )
+        if int(counts[0]) == 0:
+            raise ValueError(f"Each example must contain at least one <eos> token (eos_token_id {eos})")
+        positions = torch.arange(is_eos.shape[1], device=is_eos.device)
+        return (positions * is_eos).argmax(dim=1)  # the last eos of each row
 
 
 class _DroppedLinear(Linear):

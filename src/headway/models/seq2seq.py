@@ -1,5 +1,5 @@
 """What encoder-decoder families share: decoder inputs made from labels, encoder outputs given as tuples,
-and the seq2seq output of a head built from the bare model's.
+the seq2seq output of a head built from the bare model's, and the positional inputs of their heads.
 """
 
 from __future__ import annotations
@@ -13,6 +13,20 @@ from headway.outputs import BaseModelOutput, ModelOutput, Seq2SeqModelOutput
 Tensor = torch.Tensor
 IGNORE_INDEX = -100
 O = TypeVar("O", bound=ModelOutput)
+
+# The reference's encoder-decoder heads (BART, T5 and their variants) take the decoder's inputs after the
+# encoder's; these are their ``input_order`` (see :mod:`headway.models.heads`).
+SEQ2SEQ_INPUTS = (
+    "input_ids",
+    "attention_mask",
+    "decoder_input_ids",
+    "decoder_attention_mask",
+    "encoder_outputs",
+)
+SEQ2SEQ_CLASSIFIER_INPUTS = (*SEQ2SEQ_INPUTS, "inputs_embeds", "decoder_inputs_embeds", "labels", "use_cache")
+SEQ2SEQ_QA_INPUTS = (
+    *SEQ2SEQ_INPUTS, "start_positions", "end_positions", "inputs_embeds", "decoder_inputs_embeds", "use_cache"
+)  # fmt: skip
 
 
 def shift_tokens_right(
@@ -63,4 +77,12 @@ def seq2seq_output(output_class: type[O], out: Seq2SeqModelOutput, **head_fields
     )
 
 
-__all__ = ["IGNORE_INDEX", "as_encoder_output", "seq2seq_output", "shift_tokens_right"]
+__all__ = [
+    "IGNORE_INDEX",
+    "SEQ2SEQ_CLASSIFIER_INPUTS",
+    "SEQ2SEQ_INPUTS",
+    "SEQ2SEQ_QA_INPUTS",
+    "as_encoder_output",
+    "seq2seq_output",
+    "shift_tokens_right",
+]

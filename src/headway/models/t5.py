@@ -26,7 +26,6 @@ from headway.generation.cache import EncoderDecoderCache, as_encoder_decoder_cac
 from headway.generation.generate import GenerationMixin
 from headway.losses import token_classification_loss
 from headway.modeling import PreTrainedModel
-from headway.models.bart import BartForQuestionAnswering, BartForSequenceClassification
 from headway.models.encoder import (
     check_companions,
     check_one_input,
@@ -37,7 +36,13 @@ from headway.models.encoder import (
 from headway.models.heads import QuestionAnswering, SequenceClassification, TokenClassification, keep_last
 from headway.models.llama import LlamaRMSNorm
 from headway.models.roberta import RobertaClassificationHead
-from headway.models.seq2seq import as_encoder_output, seq2seq_output, shift_tokens_right
+from headway.models.seq2seq import (
+    SEQ2SEQ_CLASSIFIER_INPUTS,
+    SEQ2SEQ_QA_INPUTS,
+    as_encoder_output,
+    seq2seq_output,
+    shift_tokens_right,
+)
 from headway.nn.activations import ACT2FN, get_activation
 from headway.nn.attention import attention, padding_mask
 from headway.nn.layers import Dropout, Embedding
@@ -670,14 +675,14 @@ class T5ForConditionalGeneration(GenerationMixin, T5Model):
 
 
 class T5ForSequenceClassification(T5PreTrainedModel, SequenceClassification):
-    """Scores each sequence at the decoder's hidden state over its last end-of-sequence token (the decoder
-    reads ``input_ids`` shifted right unless given its own inputs), as BART's classifier does; every row
-    must hold the same number of eos tokens. The head is ``classification_head.dense`` / ``.out_proj``."""
+    """Scores each sequence at the decoder's hidden state over its last end-of-sequence token (``"eos"``
+    pooling, as BART's classifier; the decoder reads ``input_ids`` shifted right unless given its own
+    inputs); every row must hold the same number of eos tokens. The head is ``classification_head.dense`` /
+    ``.out_proj``."""
 
     base_model_class = T5Model
     pooling = "eos"
-    input_order = BartForSequenceClassification.input_order
-    pool = BartForSequenceClassification.pool
+    input_order = SEQ2SEQ_CLASSIFIER_INPUTS
 
     def init_head(self, config: T5Config) -> None:
         self.classification_head = RobertaClassificationHead(
@@ -706,7 +711,7 @@ class T5ForQuestionAnswering(T5PreTrainedModel, QuestionAnswering):
     """
 
     base_model_class = T5Model
-    input_order = BartForQuestionAnswering.input_order
+    input_order = SEQ2SEQ_QA_INPUTS
 
     @classmethod
     def _rename_checkpoint_key(cls, key: str) -> str:
