@@ -28,6 +28,7 @@ FILES = [
     "tests/sentence_transformer/__init__.py",
     "tests/sentence_transformer/test_model.py",
     "tests/sentence_transformer/test_compute_embeddings.py",
+    "tests/sentence_transformer/test_multi_process.py",
     "tests/sentence_transformer/modules/__init__.py",
     "tests/sentence_transformer/modules/test_pooling.py",
     "tests/sentence_transformer/modules/test_static_embedding.py",
