@@ -5,10 +5,6 @@ weights; checkpoints resume exactly; torchrun matches one process."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -28,10 +24,12 @@ from .tiny_training import (
     NEGATIVES,
     POSITIVES,
     SCORES,
+    TORCHRUN_ARGS,
     build_bert,
     build_sentence_transformer,
     datasets,
     max_weight_difference,
+    torchrun_train,
 )
 
 ATOL = 1e-5
@@ -607,62 +605,11 @@ def test_fit_matches_reference(st, folder, ref_losses, tmp_path, monkeypatch):
 
 
 # -- torchrun -------------------------------------------------------------------------------------------------
-TORCHRUN_ARGS = {
-    "per_device_train_batch_size": 3,
-    "max_steps": 2,
-    "learning_rate": 1e-3,
-    "logging_steps": 1,
-    "save_strategy": "no",
-    "report_to": "none",
-    "disable_tqdm": True,
-    "seed": 0,
-    "batch_sampler": "no_duplicates",
-}
-SCRIPT = textwrap.dedent("""
-    import json, sys, torch
-    sys.path.insert(0, sys.argv[3])
-    from tiny_training import datasets
-    import headway
-    from headway.sentence.losses import MultipleNegativesRankingLoss
-    from headway.sentence.trainer import SentenceTransformerDataCollator, SentenceTransformerTrainer
-    from headway.sentence.training_args import SentenceTransformerTrainingArguments
-
-    torch.set_num_threads(1)
-    folder, out = sys.argv[1], sys.argv[2]
-    model = headway.SentenceTransformer(folder, device="cpu")
-    args = SentenceTransformerTrainingArguments(out, **json.loads(sys.argv[4]))
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=datasets()["pairs"],
-                                         loss=MultipleNegativesRankingLoss(model))
-    trainer.train()
-    trainer.save_model(out + "/final")
-    if trainer.is_world_process_zero():
-        json.dump([h["loss"] for h in trainer.state.log_history if "loss" in h], open(out + "/losses.json", "w"))
-""")
 
 
 def test_torchrun_two_processes_match_one(folder, data, tmp_path):
     """Two processes (DDP, gloo) with a batch each equal one process accumulating the same two batches."""
-    script = tmp_path / "train.py"
-    script.write_text(SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(key, None)
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        str(script),
-        str(folder),
-        str(tmp_path / "two"),
-        str(Path(__file__).parent),
-        json.dumps(TORCHRUN_ARGS),
-    ]
-    result = subprocess.run(
-        cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=170, check=False
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    torchrun_train(folder, tmp_path / "two", tmp_path)
 
     one = headway.SentenceTransformer(folder, device="cpu")
     args = SentenceTransformerTrainingArguments(

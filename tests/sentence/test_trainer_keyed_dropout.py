@@ -5,10 +5,6 @@ of one batch's examples), and two processes then reach one process's weights."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -20,37 +16,8 @@ from headway.sentence.trainer import SentenceTransformerTrainer
 from headway.sentence.training_args import SentenceTransformerTrainingArguments
 from headway.training import distributed as D
 
-from .tiny_training import build_sentence_transformer, datasets
-
-ARGS = {
-    "per_device_train_batch_size": 3,
-    "max_steps": 2,
-    "learning_rate": 1e-3,
-    "logging_steps": 1,
-    "save_strategy": "no",
-    "report_to": "none",
-    "disable_tqdm": True,
-    "seed": 0,
-    "batch_sampler": "no_duplicates",
-}
-SCRIPT = textwrap.dedent("""
-    import json, sys, torch
-    sys.path.insert(0, sys.argv[3])
-    from tiny_training import datasets
-    import headway
-    from headway.sentence.losses import MultipleNegativesRankingLoss
-    from headway.sentence.trainer import SentenceTransformerTrainer
-    from headway.sentence.training_args import SentenceTransformerTrainingArguments
-
-    torch.set_num_threads(1)
-    folder, out = sys.argv[1], sys.argv[2]
-    model = headway.SentenceTransformer(folder, device="cpu")
-    args = SentenceTransformerTrainingArguments(out, **json.loads(sys.argv[4]))
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=datasets()["pairs"],
-                                         loss=MultipleNegativesRankingLoss(model))
-    trainer.train()
-    trainer.save_model(out + "/final")
-""")
+from .tiny_training import TORCHRUN_ARGS as ARGS
+from .tiny_training import build_sentence_transformer, datasets, torchrun_train
 
 
 @pytest.fixture(scope="module")
@@ -87,19 +54,7 @@ def test_batch_rows_numbered_by_the_batch_place_in_the_step(monkeypatch, folder,
 def test_torchrun_two_processes_match_one_with_dropout(folder, tmp_path):
     """Two processes (DDP, gloo) with a batch each equal one process accumulating the same two batches,
     dropout on."""
-    script = tmp_path / "train.py"
-    script.write_text(SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(key, None)
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
-        str(folder), str(tmp_path / "two"), str(Path(__file__).parent), json.dumps(ARGS),
-    ]  # fmt: skip
-    result = subprocess.run(
-        cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=170, check=False
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    torchrun_train(folder, tmp_path / "two", tmp_path)
 
     one = headway.SentenceTransformer(folder, device="cpu")
     args = SentenceTransformerTrainingArguments(str(tmp_path / "one"), **ARGS, gradient_accumulation_steps=2)

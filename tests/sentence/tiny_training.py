@@ -4,6 +4,11 @@ pooling) and as a one-label cross-encoder, plus small pair / triplet / score / N
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import torch
@@ -130,3 +135,54 @@ def max_weight_difference(ours: torch.nn.Module, ref: torch.nn.Module) -> float:
     a, b = as_reference_keys(ours.state_dict()), ref.state_dict()
     assert set(a) == set(b), sorted(set(a) ^ set(b))
     return max((a[k].float() - b[k].float()).abs().max().item() for k in b)
+
+
+# -- torchrun --------------------------------------------------------------------------------------------------
+TORCHRUN_ARGS = {
+    "per_device_train_batch_size": 3,
+    "max_steps": 2,
+    "learning_rate": 1e-3,
+    "logging_steps": 1,
+    "save_strategy": "no",
+    "report_to": "none",
+    "disable_tqdm": True,
+    "seed": 0,
+    "batch_sampler": "no_duplicates",
+}
+TORCHRUN_SCRIPT = textwrap.dedent("""
+    import json, sys, torch
+    sys.path.insert(0, sys.argv[3])
+    from tiny_training import datasets
+    import headway
+    from headway.sentence.losses import MultipleNegativesRankingLoss
+    from headway.sentence.trainer import SentenceTransformerTrainer
+    from headway.sentence.training_args import SentenceTransformerTrainingArguments
+
+    torch.set_num_threads(1)
+    folder, out = sys.argv[1], sys.argv[2]
+    model = headway.SentenceTransformer(folder, device="cpu")
+    args = SentenceTransformerTrainingArguments(out, **json.loads(sys.argv[4]))
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=datasets()["pairs"],
+                                         loss=MultipleNegativesRankingLoss(model))
+    trainer.train()
+    trainer.save_model(out + "/final")
+    if trainer.is_world_process_zero():
+        json.dump([h["loss"] for h in trainer.state.log_history if "loss" in h], open(out + "/losses.json", "w"))
+""")
+
+
+def torchrun_train(folder: Path, out: Path, work: Path, processes: int = 2) -> None:
+    """Train the sentence-transformer in ``folder`` with ``TORCHRUN_ARGS`` (MultipleNegativesRankingLoss on
+    the pairs) under ``torchrun --nproc_per_node=processes`` (gloo, one thread each), saving to ``out/final``
+    and rank 0's logged losses to ``out/losses.json``."""
+    script = work / "train.py"
+    script.write_text(TORCHRUN_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+        str(script), str(folder), str(out), str(Path(__file__).parent), json.dumps(TORCHRUN_ARGS),
+    ]  # fmt: skip
+    result = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=170, check=False)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
