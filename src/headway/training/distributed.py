@@ -124,8 +124,10 @@ def _thread_activity(tasks: str, name: str) -> dict[str, tuple[str, int]]:
     return activity
 
 
-def wrap_model(model: nn.Module, args: Any) -> nn.Module:
-    """DistributedDataParallel, or FSDP when ``args.fsdp`` asks for it; the model itself in one process.
+def wrap_model(model: nn.Module, args: Any, ddp_kwargs: dict[str, Any] | None = None) -> nn.Module:
+    """DistributedDataParallel with ``ddp_kwargs`` (default: the process's GPU and
+    ``args.ddp_find_unused_parameters``), or FSDP when ``args.fsdp`` asks for it; the model itself in one
+    process.
 
     FSDP is PyTorch's ``fully_shard`` (FSDP2, which also runs on CPU with gloo): each block of every
     ``nn.ModuleList`` (the transformer layers) is sharded, then the whole model. It changes the model in
@@ -147,11 +149,16 @@ def wrap_model(model: nn.Module, args: Any) -> nn.Module:
                     fully_shard(block, **options)
         fully_shard(model, **options)
         return model
-    device_ids = [args.device.index] if args.device.type == "cuda" else None
-    find_unused = bool(args.ddp_find_unused_parameters)
-    return nn.parallel.DistributedDataParallel(
-        model, device_ids=device_ids, find_unused_parameters=find_unused
-    )
+    return nn.parallel.DistributedDataParallel(model, **(ddp_options(args) if ddp_kwargs is None else ddp_kwargs))
+
+
+def ddp_options(args: Any) -> dict[str, Any]:
+    """``DistributedDataParallel``'s options from training arguments: the process's GPU (none on CPU), and
+    ``ddp_find_unused_parameters``."""
+    return {
+        "device_ids": [args.device.index] if args.device.type == "cuda" else None,
+        "find_unused_parameters": bool(args.ddp_find_unused_parameters),
+    }
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:

@@ -122,17 +122,11 @@ class TrainingLoopMixin:
     def _wrap_model(self, model: nn.Module) -> nn.Module:
         """The model as the loop runs it: FSDP when ``args.fsdp`` asks for it, else DDP with the options of
         :meth:`_ddp_kwargs` across processes; the model itself in one process."""
-        if D.world_size() <= 1 or self.args.fsdp:
-            return D.wrap_model(model, self.args)
-        return nn.parallel.DistributedDataParallel(model, **self._ddp_kwargs())
+        return D.wrap_model(model, self.args, ddp_kwargs=self._ddp_kwargs())
 
     def _ddp_kwargs(self) -> dict[str, Any]:
         """``DistributedDataParallel``'s options: the process's GPU, and ``ddp_find_unused_parameters``."""
-        args = self.args
-        return {
-            "device_ids": [args.device.index] if args.device.type == "cuda" else None,
-            "find_unused_parameters": bool(args.ddp_find_unused_parameters),
-        }
+        return D.ddp_options(self.args)
 
     def _begin_epoch(self, loader: DataLoader, epoch: int) -> int:
         """Set the epoch of the loader's sampler and batch sampler (each epoch's own order); return the
