@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from headway.configuration import PretrainedConfig
 from headway.losses import sequence_classification_loss, span_loss, token_classification_loss
@@ -61,6 +62,20 @@ def classifier_dropout(config: PretrainedConfig) -> float:
     """The head's dropout: ``classifier_dropout`` when a config sets it, else ``hidden_dropout_prob``."""
     value = getattr(config, "classifier_dropout", None)
     return value if value is not None else config.hidden_dropout_prob
+
+
+class ClassificationHead(nn.Module):
+    """Sentence classification from one vector per sequence (B, hidden): dropout, dense, tanh, dropout,
+    out_proj. RoBERTa's (on ``<s>``), BART's and T5's (on the last end-of-sequence token)."""
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.dense = Linear(config.hidden_size, config.hidden_size)
+        self.dropout = Dropout(classifier_dropout(config))
+        self.out_proj = Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.out_proj(self.dropout(torch.tanh(self.dense(self.dropout(features)))))
 
 
 def _positional_inputs(forward: Any) -> tuple[str, ...]:

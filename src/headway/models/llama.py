@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from headway.configuration import PretrainedConfig, config_class
@@ -40,7 +39,7 @@ from headway.models.heads import (
 )
 from headway.nn.activations import get_activation
 from headway.nn.attention import attention, causal_mask
-from headway.nn.layers import Embedding
+from headway.nn.layers import Embedding, RMSNorm
 from headway.nn.linear import Linear
 from headway.nn.rotary import RotaryEmbedding, rotate, rotation_tables, standardize_rope_parameters
 from headway.outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
@@ -129,22 +128,8 @@ class LlamaConfig(PretrainedConfig):
         return out
 
 
-class LlamaRMSNorm(nn.Module):
-    """``weight * x / sqrt(mean(x^2) + eps)``, normalised in float32 and cast back before the weight."""
-
-    def __init__(self, hidden_size: int, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(hidden_size))
-        self.variance_epsilon = eps
-
-    def forward(self, hidden_states: Tensor) -> Tensor:
-        dtype = hidden_states.dtype
-        # torch's fused kernel: one op instead of five (pow, mean, add, rsqrt, mul), the same numbers
-        x = F.rms_norm(hidden_states.float(), hidden_states.shape[-1:], eps=self.variance_epsilon)
-        return self.weight * x.to(dtype)
-
-    def extra_repr(self) -> str:
-        return f"{tuple(self.weight.shape)}, eps={self.variance_epsilon}"
+class LlamaRMSNorm(RMSNorm):
+    """Llama's name for the shared RMSNorm (the reference's module names show in a model's repr)."""
 
 
 class LlamaMLP(nn.Module):

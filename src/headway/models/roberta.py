@@ -18,11 +18,11 @@ from headway.configuration import PretrainedConfig, config_class
 from headway.losses import token_classification_loss
 from headway.models.bert import NO_POOLER_IGNORE, BertConfig, BertEmbeddings, BertModel, BertPreTrainedModel
 from headway.models.heads import (
+    ClassificationHead,
     MultipleChoice,
     QuestionAnswering,
     SequenceClassification,
     TokenClassification,
-    classifier_dropout,
 )
 from headway.nn.layers import Dropout, Embedding, LayerNorm
 from headway.nn.linear import Linear
@@ -116,18 +116,8 @@ class RobertaLMHead(nn.Module):
         return self.decoder(self.layer_norm(self.dense.forward_gelu(features)))  # exact (erf) GELU
 
 
-class RobertaClassificationHead(nn.Module):
-    """Sentence classification from the ``<s>`` token's vector (B, hidden): dropout, dense, tanh, dropout,
-    out_proj."""
-
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__()
-        self.dense = Linear(config.hidden_size, config.hidden_size)
-        self.dropout = Dropout(classifier_dropout(config))
-        self.out_proj = Linear(config.hidden_size, config.num_labels)
-
-    def forward(self, first_token: Tensor) -> Tensor:
-        return self.out_proj(self.dropout(torch.tanh(self.dense(self.dropout(first_token)))))
+class RobertaClassificationHead(ClassificationHead):
+    """RoBERTa's name for the shared dense-tanh-out_proj head, here on the ``<s>`` token's vector."""
 
 
 class ClassificationHeadOnFirstToken(SequenceClassification):

@@ -33,9 +33,13 @@ from headway.models.encoder import (
     output_flags,
     run_layers,
 )
-from headway.models.heads import QuestionAnswering, SequenceClassification, TokenClassification, keep_last
-from headway.models.llama import LlamaRMSNorm
-from headway.models.roberta import RobertaClassificationHead
+from headway.models.heads import (
+    ClassificationHead,
+    QuestionAnswering,
+    SequenceClassification,
+    TokenClassification,
+    keep_last,
+)
 from headway.models.seq2seq import (
     SEQ2SEQ_CLASSIFIER_INPUTS,
     SEQ2SEQ_QA_INPUTS,
@@ -45,7 +49,7 @@ from headway.models.seq2seq import (
 )
 from headway.nn.activations import ACT2FN, get_activation
 from headway.nn.attention import attention, padding_mask
-from headway.nn.layers import Dropout, Embedding
+from headway.nn.layers import Dropout, Embedding, RMSNorm
 from headway.nn.linear import Linear
 from headway.nn.relative_position import relative_position_bucket
 from headway.outputs import (
@@ -139,7 +143,7 @@ class T5Config(PretrainedConfig):
         return None
 
 
-class T5LayerNorm(LlamaRMSNorm):
+class T5LayerNorm(RMSNorm):
     """T5's norm: ``weight * x / sqrt(mean(x^2) + eps)`` with no bias and no mean subtracted, normalised in
     float32 (Llama's RMSNorm is the same computation)."""
 
@@ -360,7 +364,7 @@ class T5PreTrainedModel(PreTrainedModel):
             for name, layer in module.named_children():
                 if isinstance(layer, nn.Linear):
                     layer.weight.normal_(0.0, factor * (c.d_ff if name == "wo" else c.d_model) ** -0.5)
-        elif isinstance(module, RobertaClassificationHead):
+        elif isinstance(module, ClassificationHead):
             for layer in (module.dense, module.out_proj):
                 layer.weight.normal_(0.0, factor * c.d_model**-0.5)
                 layer.bias.zero_()
@@ -685,7 +689,7 @@ class T5ForSequenceClassification(T5PreTrainedModel, SequenceClassification):
     input_order = SEQ2SEQ_CLASSIFIER_INPUTS
 
     def init_head(self, config: T5Config) -> None:
-        self.classification_head = RobertaClassificationHead(
+        self.classification_head = ClassificationHead(
             config
         )  # dropout, dense, tanh, dropout, out_proj
 

@@ -1,5 +1,5 @@
-"""Embedding and LayerNorm that skip initialisation on the meta device; Dropout that costs nothing in eval
-and draws keyed masks under the Trainer (:mod:`headway.nn.dropout`).
+"""Embedding and LayerNorm that skip initialisation on the meta device; RMSNorm; Dropout that costs nothing
+in eval and draws keyed masks under the Trainer (:mod:`headway.nn.dropout`).
 
 ``from_pretrained`` builds a model on the meta device and then puts the checkpoint's tensors in place,
 so initialising those placeholder weights is wasted work: for MiniLM it was two thirds of building
@@ -8,6 +8,7 @@ the model. On any real device these layers initialise exactly as torch's do.
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -30,6 +31,25 @@ class Embedding(SkipMetaInit, nn.Embedding):
 
 class LayerNorm(SkipMetaInit, nn.LayerNorm):
     """``nn.LayerNorm`` (same parameters, same state dict), not initialised on the meta device."""
+
+
+class RMSNorm(nn.Module):
+    """``weight * x / sqrt(mean(x^2) + eps)``, normalised in float32 and cast back before the weight
+    (Llama's RMSNorm; T5's layer norm is the same computation)."""
+
+    def __init__(self, hidden_size: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(hidden_size))
+        self.variance_epsilon = eps
+
+    def forward(self, hidden_states: Tensor) -> Tensor:
+        dtype = hidden_states.dtype
+        # torch's fused kernel: one op instead of five (pow, mean, add, rsqrt, mul), the same numbers
+        x = F.rms_norm(hidden_states.float(), hidden_states.shape[-1:], eps=self.variance_epsilon)
+        return self.weight * x.to(dtype)
+
+    def extra_repr(self) -> str:
+        return f"{tuple(self.weight.shape)}, eps={self.variance_epsilon}"
 
 
 class Dropout(nn.Dropout):
