@@ -27,7 +27,7 @@ from headway.generation.cache import EncoderDecoderCache, as_encoder_decoder_cac
 from headway.generation.generate import GenerationMixin
 from headway.modeling import PreTrainedModel
 from headway.models.encoder import check_length, check_one_input, check_token_ids, output_flags, run_layers
-from headway.models.heads import QuestionAnswering, SequenceClassification, keep_last
+from headway.models.heads import ClassificationHead, QuestionAnswering, SequenceClassification, keep_last
 from headway.models.seq2seq import (
     IGNORE_INDEX,
     SEQ2SEQ_CLASSIFIER_INPUTS,
@@ -289,19 +289,6 @@ class BartDecoderLayer(BartLayer):
             )  # fmt: skip
         hidden, _ = self.residual(hidden, self.final_layer_norm, self.feed_forward)
         return hidden, ((self_weights, cross_weights) if output_attentions else None)
-
-
-class BartClassificationHead(nn.Module):
-    """dropout, dense, tanh, dropout, out_proj: the sentence head (``classification_head`` on the Hub)."""
-
-    def __init__(self, input_dim: int, inner_dim: int, num_classes: int, dropout: float) -> None:
-        super().__init__()
-        self.dense = Linear(input_dim, inner_dim)
-        self.dropout = Dropout(dropout)
-        self.out_proj = Linear(inner_dim, num_classes)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.out_proj(self.dropout(torch.tanh(self.dense(self.dropout(x)))))
 
 
 class BartPreTrainedModel(PreTrainedModel):
@@ -664,9 +651,7 @@ class BartForSequenceClassification(BartPreTrainedModel, SequenceClassification)
     input_order = SEQ2SEQ_CLASSIFIER_INPUTS
 
     def init_head(self, config: BartConfig) -> None:
-        self.classification_head = BartClassificationHead(
-            config.d_model, config.d_model, config.num_labels, config.classifier_dropout
-        )
+        self.classification_head = ClassificationHead(config.d_model, config.num_labels, config.classifier_dropout)
 
     def score(self, features: Tensor) -> Tensor:
         return self.classification_head(features)

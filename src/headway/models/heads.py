@@ -68,11 +68,11 @@ class ClassificationHead(nn.Module):
     """Sentence classification from one vector per sequence (B, hidden): dropout, dense, tanh, dropout,
     out_proj. RoBERTa's (on ``<s>``), BART's and T5's (on the last end-of-sequence token)."""
 
-    def __init__(self, config: PretrainedConfig) -> None:
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float) -> None:
         super().__init__()
-        self.dense = Linear(config.hidden_size, config.hidden_size)
-        self.dropout = Dropout(classifier_dropout(config))
-        self.out_proj = Linear(config.hidden_size, config.num_labels)
+        self.dense = Linear(hidden_size, hidden_size)
+        self.dropout = Dropout(dropout)
+        self.out_proj = Linear(hidden_size, num_labels)
 
     def forward(self, features: Tensor) -> Tensor:
         return self.out_proj(self.dropout(torch.tanh(self.dense(self.dropout(features)))))

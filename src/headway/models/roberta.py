@@ -23,6 +23,7 @@ from headway.models.heads import (
     QuestionAnswering,
     SequenceClassification,
     TokenClassification,
+    classifier_dropout,
 )
 from headway.nn.layers import Dropout, Embedding, LayerNorm
 from headway.nn.linear import Linear
@@ -118,6 +119,9 @@ class RobertaLMHead(nn.Module):
 
 class RobertaClassificationHead(ClassificationHead):
     """RoBERTa's name for the shared dense-tanh-out_proj head, here on the ``<s>`` token's vector."""
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config.hidden_size, config.num_labels, classifier_dropout(config))
 
 
 class ClassificationHeadOnFirstToken(SequenceClassification):

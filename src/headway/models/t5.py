@@ -38,6 +38,7 @@ from headway.models.heads import (
     QuestionAnswering,
     SequenceClassification,
     TokenClassification,
+    classifier_dropout,
     keep_last,
 )
 from headway.models.seq2seq import (
@@ -689,9 +690,7 @@ class T5ForSequenceClassification(T5PreTrainedModel, SequenceClassification):
     input_order = SEQ2SEQ_CLASSIFIER_INPUTS
 
     def init_head(self, config: T5Config) -> None:
-        self.classification_head = ClassificationHead(
-            config
-        )  # dropout, dense, tanh, dropout, out_proj
+        self.classification_head = ClassificationHead(config.hidden_size, config.num_labels, classifier_dropout(config))
 
     def score(self, features: Tensor) -> Tensor:
         return self.classification_head(features)
