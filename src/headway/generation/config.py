@@ -419,8 +419,9 @@ class GenerationConfig:
     def _ineffective_flags(self, user_set: Any) -> list[str]:
         user_set = set(user_set)
         issues = []
-        # Only flags set by this call, or whose mode switch was set with them, are worth a warning: values
-        # inherited from a checkpoint's file are harmless when the caller picks another mode.
+        # Only flags this call set are worth a warning: a value inherited from a checkpoint's file (or from
+        # the config that ``generate(generation_config=...)`` layers over the model's) is harmless whatever
+        # mode the call picks, and would otherwise warn on every call.
         if not self.do_sample:
             for name, neutral in (
                 ("temperature", 1.0),
@@ -431,13 +432,13 @@ class GenerationConfig:
                 ("epsilon_cutoff", 0.0),
                 ("eta_cutoff", 0.0),
             ):
-                if getattr(self, name) != neutral and _should_warn("do_sample", name, user_set):
+                if getattr(self, name) != neutral and name in user_set:
                     issues.append(
                         f"{name}={getattr(self, name)!r} is only used when sampling (do_sample=True)"
                     )
         if self.num_beams == 1:
             for name, neutral in (("early_stopping", False), ("length_penalty", 1.0)):
-                if getattr(self, name) != neutral and _should_warn("num_beams", name, user_set):
+                if getattr(self, name) != neutral and name in user_set:
                     issues.append(
                         f"{name}={getattr(self, name)!r} is only used by beam search (num_beams > 1)"
                     )
@@ -453,15 +454,6 @@ class GenerationConfig:
 
 
 _FIELDS = frozenset(GenerationConfig.fields())
-
-
-def _should_warn(outer: str, inner: str, user_set: set[str]) -> bool:
-    # Warn about a flag only when this call set it: a value inherited from a checkpoint's file (or from the
-    # config that ``generate(generation_config=...)`` layers over the model's) is harmless whatever mode
-    # the call picks, and would otherwise warn on every call. ``outer`` (the mode switch) is kept for
-    # the callers' readability.
-    del outer
-    return inner in user_set
 
 
 def _is_number(value: Any) -> bool:

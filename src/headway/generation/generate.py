@@ -35,7 +35,6 @@ from headway.generation.cache import DynamicCache, EncoderDecoderCache
 from headway.outputs import GenerateBeamDecoderOnlyOutput, GenerateDecoderOnlyOutput
 
 logger = logging.getLogger(__name__)
-_PROCESSORS = "headway.generation.processors"  # the module of the built-in logits processors
 
 # generate() keywords that are inputs, not settings.
 _INPUT_KWARGS = ("input_ids", "attention_mask", "tokenizer")
@@ -559,6 +558,7 @@ class GenerationMixin:
         cache = self._new_cache(max_length) if settings.use_cache else None
 
         flat_running = input_ids
+        own_scores = processors.headway_only()  # the processors' output is this step's own tensor
         outputs = self._forward(
             input_ids,
             None if mask is None else mask[:, :cur],
@@ -579,7 +579,7 @@ class GenerationMixin:
                 scores_out += (log_probs.clone(),)
             vocab = log_probs.shape[-1]
             totals = log_probs.view(batch, num_beams, vocab)
-            if all(type(p).__module__ == _PROCESSORS for p in processors):
+            if own_scores:
                 totals += running_scores[:, :, None]  # log_probs is this step's own: no third (N, V) tensor
             else:
                 totals = totals + running_scores[:, :, None]

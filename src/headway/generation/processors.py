@@ -70,7 +70,7 @@ class LogitsProcessorList(list):
     ) -> torch.Tensor:
         """``in_place=True`` (``generate`` with its own temporary scores, and only headway's processors in the
         list): the processors that just forbid tokens write -inf into ``scores`` rather than into a copy."""
-        token = _IN_PLACE.set(in_place and all(type(p).__module__ == __name__ for p in self))
+        token = _IN_PLACE.set(in_place and self.headway_only())
         try:
             for processor in self:
                 if kwargs and len(inspect.signature(processor.__call__).parameters) > 2:
@@ -80,6 +80,11 @@ class LogitsProcessorList(list):
         finally:
             _IN_PLACE.reset(token)
         return scores
+
+    def headway_only(self) -> bool:
+        """Whether every processor is one of this module's (none of them keeps or shares the scores it is
+        given, so ``generate`` may write into its own temporaries after them)."""
+        return all(type(p).__module__ == __name__ for p in self)
 
 
 # -- length and special tokens ----------------------------------------------------------------------------
