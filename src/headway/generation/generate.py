@@ -445,7 +445,11 @@ class GenerationMixin:
         while True:
             logits = _last_logits(outputs.logits)  # (N, vocab)
             del outputs  # the prompt's logits may be large
-            scores = processors(sequences[:, :cur], logits, in_place=not keep_logits) if len(processors) else logits
+            scores = (
+                processors(sequences[:, :cur], logits, in_place=not keep_logits)
+                if len(processors)
+                else logits
+            )
             if keep_scores:
                 scores_out += (scores,)
             if keep_logits:
